@@ -1,0 +1,217 @@
+"""Rebuild a student's notebook from the instructor's source: the source is authoritative.
+
+The grader never trusts the structure of a submission. It walks the *source* notebook
+(the nbgrader solutions notebook) and, cell by cell:
+
+- test cells, read-only cells and task cells are copied from the source (a deleted,
+  edited, duplicated or renamed test cell cannot change what is checked);
+- answer cells (``solution: true``) take the student's text, matched by ``grade_id``;
+  metadata (points, type, schema version) always comes from the source;
+- the student's own extra cells (no nbgrader metadata, unknown or duplicated grade ids)
+  are kept, stripped of nbgrader metadata, after the answer or source cell they followed
+  in the submission, so helper code the student wrote still runs.
+
+Everything lost on the way is reported as a human-readable problem.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+CELL_TYPES = ("code", "markdown", "raw")
+
+
+@dataclass
+class GradedCell:
+    """One cell of the notebook the grader executes.
+
+    ``kind`` is ``"test"`` (autograded test cell from the source), ``"answer"`` (student
+    text in an answer cell), ``"locked"`` (read-only cell from the source) or ``"extra"``
+    (a cell the student added).
+    """
+
+    kind: str
+    cell_type: str
+    source: str
+    metadata: dict[str, Any]
+    grade_id: str | None = None
+    points: float = 0.0
+
+
+@dataclass
+class MergedNotebook:
+    """The notebook to execute, plus the notebook-level metadata and what was lost."""
+
+    cells: list[GradedCell]
+    metadata: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    def to_notebook(self) -> nbformat.NotebookNode:
+        """Return the merged cells as an nbformat v4 notebook without outputs."""
+        nb = nbformat.v4.new_notebook(metadata=json.loads(json.dumps(self.metadata)))
+        for i, cell in enumerate(self.cells):
+            meta = json.loads(json.dumps(cell.metadata))
+            if cell.cell_type == "code":
+                new = nbformat.v4.new_code_cell(cell.source, metadata=meta)
+            elif cell.cell_type == "markdown":
+                new = nbformat.v4.new_markdown_cell(cell.source, metadata=meta)
+            else:
+                new = nbformat.v4.new_raw_cell(cell.source, metadata=meta)
+            new["id"] = f"cell-{i}"  # deterministic ids: re-grading gives identical files
+            nb.cells.append(new)
+        return nb
+
+
+def _text(value: Any) -> str:
+    """Cell source as one string (nbformat allows a list of lines)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)
+    return ""
+
+
+def _nbgrader(meta: Any) -> dict[str, Any]:
+    if not isinstance(meta, dict):
+        return {}
+    nbg = meta.get("nbgrader")
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def _kind(nbg: dict[str, Any]) -> str | None:
+    """Classify a source cell from its nbgrader metadata (None: not an nbgrader cell)."""
+    if not nbg or not isinstance(nbg.get("grade_id"), str):
+        return None
+    if nbg.get("solution"):
+        return "answer"
+    if nbg.get("grade") and not nbg.get("task"):
+        return "test"
+    if nbg.get("locked") or nbg.get("task"):
+        return "locked"
+    return None
+
+
+def load_source(path: Path) -> nbformat.NotebookNode:
+    """Read the instructor's source notebook; a broken one is an instructor error."""
+    try:
+        return nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - re-raised with context
+        raise ValueError(
+            f"cannot read the source notebook {path}: expected a valid .ipynb file ({exc})"
+        ) from exc
+
+
+def load_submission(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Read the student's cells as plain dicts, salvaging what a broken file still holds.
+
+    Returns ``(cells, problems)``; never raises for a bad file.
+    """
+    problems: list[str] = []
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        return [], [f"submission could not be read ({exc.strerror or exc}); graded as empty"]
+    try:
+        data = json.loads(raw.decode("utf-8", errors="replace"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        msg = str(exc)[:200]
+        return [], [f"submission is not valid notebook JSON ({msg}); graded as empty"]
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        if isinstance(data, dict) and isinstance(data.get("worksheets"), list):
+            return [], ["submission uses the old nbformat 3 layout; graded as empty"]
+        return [], ["submission has no list of cells; graded as empty"]
+    cells = []
+    for i, cell in enumerate(data["cells"]):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES:
+            problems.append(f"submission cell {i} is malformed and was ignored")
+            continue
+        cells.append(cell)
+    return cells, problems
+
+
+def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) -> MergedNotebook:
+    """Build the notebook to execute from the source skeleton and the student's answers."""
+    problems: list[str] = []
+    source_ids: dict[str, str] = {}  # grade_id -> kind
+    for cell in source.cells:
+        nbg = _nbgrader(cell.get("metadata"))
+        kind = _kind(nbg)
+        if kind is not None:
+            source_ids.setdefault(nbg["grade_id"], kind)
+
+    # Student cells: answers by grade_id (first wins), extras attached to the anchor
+    # (the last grade_id cell known to the source) that precedes them.
+    answers: dict[str, dict[str, Any]] = {}
+    extras: dict[str | None, list[dict[str, Any]]] = {}
+    anchor: str | None = None
+    seen: set[str] = set()
+    for cell in student_cells:
+        nbg = _nbgrader(cell.get("metadata"))
+        gid = nbg.get("grade_id") if isinstance(nbg.get("grade_id"), str) else None
+        if gid in source_ids:
+            if gid in seen:
+                if source_ids[gid] == "answer":
+                    problems.append(
+                        f"cell '{gid}' appears more than once; the first copy is the answer, "
+                        "later copies run as extra cells"
+                    )
+                    extras.setdefault(anchor, []).append(cell)
+                else:
+                    problems.append(f"cell '{gid}' was duplicated; the copies were ignored")
+                continue
+            seen.add(gid)
+            anchor = gid
+            if source_ids[gid] == "answer":
+                answers[gid] = cell
+            continue
+        if gid is not None and (nbg.get("grade") or nbg.get("solution") or nbg.get("locked")):
+            problems.append(
+                f"cell with unknown grade id '{gid}' kept as an extra cell (renamed answer?)"
+            )
+        extras.setdefault(anchor, []).append(cell)
+
+    cells: list[GradedCell] = []
+
+    def add_extras(key: str | None) -> None:
+        for cell in extras.pop(key, []):
+            meta = (
+                dict(cell.get("metadata") or {}) if isinstance(cell.get("metadata"), dict) else {}
+            )
+            meta.pop("nbgrader", None)
+            cells.append(GradedCell("extra", cell["cell_type"], _text(cell.get("source")), meta))
+
+    add_extras(None)
+    for cell in source.cells:
+        nbg = _nbgrader(cell.get("metadata"))
+        kind = _kind(nbg)
+        if kind is None:
+            continue  # unmarked source cells: the student's own copy runs as an extra cell
+        gid = nbg["grade_id"]
+        meta = json.loads(json.dumps(dict(cell.metadata)))
+        points = float(nbg.get("points") or 0.0) if nbg.get("grade") else 0.0
+        if kind == "answer":
+            student = answers.get(gid)
+            if student is None:
+                problems.append(f"answer cell '{gid}' is missing from the submission")
+                text = ""
+            else:
+                text = _text(student.get("source"))
+                if student.get("cell_type") != cell.cell_type:
+                    problems.append(
+                        f"answer cell '{gid}' changed type from {cell.cell_type} to "
+                        f"{student.get('cell_type')}; its text was kept as {cell.cell_type}"
+                    )
+            cells.append(GradedCell("answer", cell.cell_type, text, meta, gid, points))
+        else:
+            if gid not in seen and kind == "test":
+                problems.append(f"test cell '{gid}' was missing; restored from the source")
+            cells.append(GradedCell(kind, cell.cell_type, cell.source, meta, gid, points))
+        add_extras(gid)
+    for key in list(extras):
+        add_extras(key)
+    return MergedNotebook(cells, json.loads(json.dumps(dict(source.metadata))), problems)
