@@ -1,0 +1,50 @@
+"""The data of the course: generated tasks and small real data sets, never downloaded.
+
+One concept per module; everything is seeded and returns numpy arrays:
+
+- :mod:`.adding`     the adding problem (long-range regression)
+- :mod:`.copying`    the copy task (memory over a delay) and sequence reversal (seq2seq)
+- :mod:`.order`      an order-sensitive toy language task that word counts cannot solve
+- :mod:`.vocab`      word and character vocabularies, padding, bag of words
+- :mod:`.sunspots`   yearly sunspot numbers 1700-2008 (real time series)
+- :mod:`.firstnames` US Census 1990 first names (character corpus)
+- :mod:`.digits`     8x8 handwritten digits read row by row (real images)
+- :mod:`.batching`   numpy arrays -> shuffled torch mini-batches on a device
+
+Provenance and licence of each real data set are in its module's docstring.
+"""
+
+from .adding import BASELINE_MSE, adding_problem
+from .batching import batches, fresh_batches, to_tensor
+from .copying import BOS, EOS, IGNORE_INDEX, PAD, copy_baseline, copy_task, reverse_task
+from .digits import load_digit_rows
+from .firstnames import load_names, split_words
+from .order import order_task
+from .sunspots import load_sunspots, sliding_windows, time_split
+from .vocab import CharVocab, Vocab, bag_of_words, pad_sequences
+
+__all__ = [
+    "BASELINE_MSE",
+    "BOS",
+    "EOS",
+    "IGNORE_INDEX",
+    "PAD",
+    "CharVocab",
+    "Vocab",
+    "adding_problem",
+    "bag_of_words",
+    "batches",
+    "copy_baseline",
+    "copy_task",
+    "fresh_batches",
+    "load_digit_rows",
+    "load_names",
+    "load_sunspots",
+    "order_task",
+    "pad_sequences",
+    "reverse_task",
+    "sliding_windows",
+    "split_words",
+    "time_split",
+    "to_tensor",
+]
