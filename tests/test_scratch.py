@@ -6,6 +6,8 @@ in micrograd's tests; finite differences are a second, independent reference.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -422,3 +424,14 @@ def test_torch_conversion_rejects_what_scratch_cannot_represent():
     params["weight_hh"] = np.zeros((3, 4))
     with pytest.raises(ValueError, match=r"weight_hh has shape \(3, 4\); expected \(3, 3\)"):
         scratch.params_to_torch(params, torch.nn.RNN(2, 3))
+
+
+def test_saturated_gates_give_exact_zeros_and_ones_without_warnings():
+    a = np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would fail the test
+        s = scratch.sigmoid(a)
+        params = {k: 100 * v for k, v in scratch.lstm_params(2, 3, seed=0).items()}
+        out, _ = scratch.lstm_forward(100 * np.ones((1, 4, 2)), (np.zeros((1, 3)),) * 2, params)
+    np.testing.assert_allclose(s, [0.0, 1.9287e-22, 0.5, 1.0, 1.0], rtol=1e-4, atol=0)
+    assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1)

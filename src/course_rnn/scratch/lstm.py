@@ -17,8 +17,13 @@ from ._shapes import check_dout, check_inputs
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    """σ(a) = 1 / (1 + e^{-a}), written as (1 + tanh(a/2)) / 2: same function, no overflow."""
-    return 0.5 * (1 + np.tanh(0.5 * a))
+    """σ(a) = 1 / (1 + e^{-a}), squashing any number into (0, 1): a gate's opening.
+
+    For a very negative a, e^{-a} overflows to inf and 1 / inf = 0 is the right answer,
+    so the overflow warning is silenced.
+    """
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-a))
 
 
 # ---------------------------------------------------------------------------------------
