@@ -435,3 +435,13 @@ def test_saturated_gates_give_exact_zeros_and_ones_without_warnings():
         out, _ = scratch.lstm_forward(100 * np.ones((1, 4, 2)), (np.zeros((1, 3)),) * 2, params)
     np.testing.assert_allclose(s, [0.0, 1.9287e-22, 0.5, 1.0, 1.0], rtol=1e-4, atol=0)
     assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1)
+
+
+def test_single_step_cells_name_their_own_arguments_in_errors():
+    params = scratch.lstm_params(3, 2)
+    with pytest.raises(ValueError, match=r"x_t has shape \(4, 1, 3\); expected \(N, D\)"):
+        scratch.lstm_cell_forward(np.zeros((4, 1, 3)), (np.zeros((4, 2)),) * 2, params)
+    with pytest.raises(
+        ValueError, match=r"c_prev has shape \(4, 3\); expected \(4, 2\) = \(N, H\)"
+    ):
+        scratch.lstm_cell_forward(np.zeros((4, 3)), (np.zeros((4, 2)), np.zeros((4, 3))), params)

@@ -93,6 +93,17 @@ def check_inputs(
     return x, cast, p, Sizes(N=N, T=T, D=D, H=H, G=G)
 
 
+def check_step_inputs(
+    x_t: np.ndarray, states: dict[str, np.ndarray], params: dict, G: int
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict]:
+    """Like ``check_inputs`` for one time step: x_t (N, D), states (N, H) each."""
+    x_t = np.asarray(x_t)
+    if x_t.ndim != 2:
+        raise ValueError(f"x_t has shape {x_t.shape}; expected (N, D) (one time step)")
+    x3, cast, p, _ = check_inputs(x_t[:, None], states, params, G)
+    return x3[:, 0], cast, p
+
+
 def check_dout(
     dout: np.ndarray, expected: tuple[int, ...], dtype: np.dtype, symbols: str = "(N, T, H)"
 ) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shapes import check_dout, check_inputs
+from ._shapes import check_dout, check_inputs, check_step_inputs
 from .lstm import sigmoid
 
 # ---------------------------------------------------------------------------------------
@@ -74,8 +74,8 @@ def gru_gates_backward(
 
 def gru_cell_forward(x_t: np.ndarray, h_prev: np.ndarray, params: dict) -> tuple[np.ndarray, tuple]:
     """Take the input x_t (N, D) and the hidden state h_{t-1} (N, H); return h_t and a cache."""
-    x3, states, p, _ = check_inputs(np.asarray(x_t)[:, None], {"h_prev": h_prev}, params, G=3)
-    x_t, h_prev = x3[:, 0], states["h_prev"]
+    x_t, states, p = check_step_inputs(x_t, {"h_prev": h_prev}, params, G=3)
+    h_prev = states["h_prev"]
     gx = x_t @ p["weight_ih"].T + p["bias_ih"]  # (N, D) @ (D, 3H) -> (N, 3H)
     gh = h_prev @ p["weight_hh"].T + p["bias_hh"]  # (N, H) @ (H, 3H) -> (N, 3H)
     h, gates = gru_gates_forward(gx, gh, h_prev)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shapes import check_dout, check_inputs
+from ._shapes import check_dout, check_inputs, check_step_inputs
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -81,10 +81,8 @@ def lstm_cell_forward(
     Returns the new state (h_t, c_t) and a cache for ``lstm_cell_backward``.
     """
     h_prev, c_prev = state
-    x3, states, p, _ = check_inputs(
-        np.asarray(x_t)[:, None], {"h_prev": h_prev, "c_prev": c_prev}, params, G=4
-    )
-    x_t, h_prev, c_prev = x3[:, 0], states["h_prev"], states["c_prev"]
+    x_t, states, p = check_step_inputs(x_t, {"h_prev": h_prev, "c_prev": c_prev}, params, G=4)
+    h_prev, c_prev = states["h_prev"], states["c_prev"]
     a = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]  # (N, 4H)
     h, c, gates = lstm_gates_forward(a, c_prev)
     return (h, c), (x_t, h_prev, p, gates)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._shapes import check_dout, check_inputs
+from ._shapes import check_dout, check_inputs, check_step_inputs
 
 
 def _activate(a: np.ndarray, nonlinearity: str) -> np.ndarray:
@@ -41,8 +41,8 @@ def rnn_cell_forward(
 
     Returns the new hidden state h_t (N, H) and a cache for ``rnn_cell_backward``.
     """
-    x3, states, p, _ = check_inputs(np.asarray(x_t)[:, None], {"h_prev": h_prev}, params, G=1)
-    x_t, h_prev = x3[:, 0], states["h_prev"]
+    x_t, states, p = check_step_inputs(x_t, {"h_prev": h_prev}, params, G=1)
+    h_prev = states["h_prev"]
     a = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]  # (N, H)
     h = _activate(a, nonlinearity)  # the new memory h_t
     return h, (x_t, h_prev, h, p, nonlinearity)
