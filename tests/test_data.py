@@ -122,6 +122,11 @@ def test_best_bag_of_words_classifier_is_at_chance():
     assert best_correct / len(labels) == pytest.approx(0.5)
 
 
+def test_order_sentences_all_have_nine_words():
+    sentences, _ = data.order_task(100, seed=0)
+    assert {len(s.split()) for s in sentences} == {data.order.SENTENCE_LENGTH} == {9}
+
+
 def test_word_order_does_determine_the_label():
     sentences, labels = data.order_task(400, seed=0)
     for s, label in zip(sentences, labels, strict=True):

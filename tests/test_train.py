@@ -127,6 +127,20 @@ def test_smoothed_loss_is_a_running_mean():
     np.testing.assert_allclose(history.smoothed_loss(window=2), [4.0, 3.0, 1.0, 1.0])
 
 
+def test_gru_learns_the_order_task_that_word_counts_cannot():
+    train_s, train_y = data.order_task(600, seed=0)
+    test_s, test_y = data.order_task(200, seed=1)
+    vocab = data.Vocab.build(train_s + test_s)
+    seed_everything(0)
+    model = models.ManyToOne(16, 32, 2, cell="gru", vocab_size=len(vocab), loss="cross_entropy")
+    batches = data.batches(vocab.encode_batch(train_s), train_y, batch_size=32, device="cpu")
+    train(model, batches, steps=150, lr=1e-2, target_loss=0.01, target_window=5)
+    model.eval()
+    with torch.no_grad():
+        predicted = model(torch.from_numpy(vocab.encode_batch(test_s)))[0].argmax(dim=1)
+    assert (predicted.numpy() == test_y).mean() > 0.95  # word counts alone: 0.5
+
+
 class _Constant(nn.Module):
     """Predicts one learned number for every sequence: the baseline."""
 

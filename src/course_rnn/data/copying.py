@@ -3,8 +3,8 @@
 Copy task (Hochreiter & Schmidhuber 1997; in this form Arjovsky, Shah & Bengio 2016,
 "Unitary evolution recurrent neural networks", arXiv:1511.06464): the network reads
 ``length`` random symbols, then waits through a delay of blanks, then sees a delimiter
-and must output the symbols it read, in order. The answer is due ``delay`` steps after
-the last symbol was seen, so the task measures how long a network can remember.
+and must output the symbols it read, in order. The answer starts ``delay`` steps after
+the last symbol was read, so the task measures how long a network can remember.
 
 Tokens of the copy task: ``0`` blank, ``1..n_symbols`` the symbols, ``n_symbols + 1`` the
 delimiter (so ``vocab_size = n_symbols + 2``). For one sequence with ``length = 3``,
@@ -49,8 +49,9 @@ def copy_task(
 
     Args:
         n: number of sequences N.
-        delay: blank steps between the last symbol and the delimiter's answer window
-            (>= 1); the sequence length is ``T = 2 * length + delay``.
+        delay: steps between the last symbol and the start of the answer (>= 1): the
+            input holds ``delay - 1`` blanks, then the delimiter. The sequence length is
+            ``T = 2 * length + delay``.
         length: how many symbols to remember.
         n_symbols: alphabet size (symbols are ``1..n_symbols``).
         seed: seed of the numpy Generator.

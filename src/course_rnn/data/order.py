@@ -2,8 +2,8 @@
 
 Sentences come from a small grammar of two families, both about a review of a film:
 
-- negation scope: ``"it was not good , it was bad"`` is negative,
-  ``"it was not bad , it was good"`` is positive;
+- negation scope: ``"the film was not good , it was bad"`` is negative,
+  ``"the film was not bad , it was good"`` is positive;
 - contrast with "but" (the clause after "but" carries the verdict):
   ``"the plot was good but the acting was bad"`` is negative,
   ``"the plot was bad but the acting was good"`` is positive.
@@ -13,6 +13,9 @@ Sentences are generated in pairs that use exactly the same words with opposite l
 occurs equally often with label 0 and with label 1: a model that sees only word counts
 (:func:`course_rnn.data.bag_of_words`) cannot beat 50% accuracy, while a model that
 reads the words in order (an RNN) can reach 100%.
+
+Every sentence has :data:`SENTENCE_LENGTH` = 9 words, so a batch of encoded sentences
+needs no padding.
 
 Labels: 1 positive, 0 negative. Generated from a seeded ``numpy.random.Generator``; the
 grammar is written for this course (no external text, no licence).
@@ -25,6 +28,7 @@ import numpy as np
 POSITIVE = ("good", "great", "fine", "lovely", "clever")
 NEGATIVE = ("bad", "awful", "dull", "boring", "poor")
 ASPECTS = ("plot", "acting", "music", "ending", "script", "story")
+SENTENCE_LENGTH = 9
 
 
 def _pair(rng: np.random.Generator) -> tuple[str, str]:
@@ -32,8 +36,8 @@ def _pair(rng: np.random.Generator) -> tuple[str, str]:
     good = POSITIVE[rng.integers(len(POSITIVE))]
     bad = NEGATIVE[rng.integers(len(NEGATIVE))]
     if rng.integers(2) == 0:  # negation scope
-        positive = f"it was not {bad} , it was {good}"
-        negative = f"it was not {good} , it was {bad}"
+        positive = f"the film was not {bad} , it was {good}"
+        negative = f"the film was not {good} , it was {bad}"
     else:  # contrast: the clause after "but" decides
         first, second = rng.choice(len(ASPECTS), size=2, replace=False)
         a, b = ASPECTS[first], ASPECTS[second]
