@@ -54,6 +54,17 @@ def test_right_padding_does_not_change_the_prediction(cell, bidirectional):
     assert torch.allclose(model(short)[0], model(padded)[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", CELLS)
+def test_lengths_make_float_inputs_stop_at_their_own_end(cell):
+    model = models.ManyToOne(D, H, 1, cell=cell)
+    x = torch.randn(2, T, D)
+    lengths = torch.tensor([T, 3])
+    batched, _ = model(x, lengths=lengths)
+    alone, _ = model(x[1:, :3])
+    assert torch.allclose(batched[1], alone[0], atol=1e-6)
+    assert torch.allclose(batched[0], model(x[:1])[0][0], atol=1e-6)
+
+
 def test_many_to_one_reads_the_final_hidden_state_of_nn_modules():
     model = models.ManyToOne(D, H, 1, cell="gru")
     x = torch.randn(N, T, D)
@@ -192,6 +203,15 @@ def test_seq2seq_decoder_is_teacher_forced():
     assert not torch.allclose(logits[:, 3], logits2[:, 3])
 
 
+def test_greedy_decode_pads_everything_after_the_first_eos():
+    model = models.Seq2Seq(6, 6, 4, H, pad_index=0, bos_index=1, eos_index=2)
+    with torch.no_grad():
+        model.head.bias.zero_()
+        model.head.bias[2] = 100.0  # the decoder always says EOS
+    tokens = model.greedy_decode(torch.randint(3, 6, (2, 4)), max_len=5)
+    assert tokens.tolist() == [[2, 0, 0, 0, 0]] * 2
+
+
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="cell"):
         models.ManyToOne(D, H, 1, cell="transformer")
@@ -211,3 +231,17 @@ def test_count_parameters_matches_the_lstm_formula():
     model = models.ManyToOne(D, H, 1, cell="lstm")
     lstm = 4 * (H * D + H * H + 2 * H)
     assert models.count_parameters(model) == lstm + H + 1
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_set_forget_bias_opens_the_forget_gate(bidirectional):
+    lstm = torch.nn.LSTM(D, H, num_layers=2, bidirectional=bidirectional, batch_first=True)
+    models.set_forget_bias(lstm, 3.0)
+    for name, p in lstm.named_parameters():
+        if name.startswith("bias_ih"):
+            partner = getattr(lstm, name.replace("bias_ih", "bias_hh"))
+            total = p + partner
+            assert torch.all(total[H : 2 * H] == 3.0)  # forget block (i, f, g, o)
+            assert not torch.all(total[:H] == 3.0)  # input gate untouched
+    with pytest.raises(ValueError, match="LSTM"):
+        models.set_forget_bias(torch.nn.GRU(D, H), 1.0)

@@ -475,6 +475,25 @@ class Seq2Seq(nn.Module):
         return tokens.masked_fill(after, self.pad_index)
 
 
+@torch.no_grad()
+def set_forget_bias(lstm: nn.LSTM | nn.LSTMCell, value: float) -> None:
+    """Set the forget-gate bias of every layer and direction of ``lstm`` to ``value``.
+
+    PyTorch stores the gates in the order i, f, g, o, so the forget gate is the second
+    block of H rows of ``bias_ih`` and ``bias_hh``; the total bias b_if + b_hf becomes
+    ``value`` (``bias_ih`` gets it, ``bias_hh`` is zeroed). A value near 1 to 3 keeps the
+    forget gate open at the start of training, so gradients survive many steps.
+    """
+    if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
+        raise ValueError(f"lstm: expected torch.nn.LSTM or LSTMCell, got {type(lstm).__name__}")
+    H = lstm.hidden_size
+    for name, bias in lstm.named_parameters():
+        if name.startswith("bias_ih"):
+            bias[H : 2 * H] = value  # forget block of b_ih
+        elif name.startswith("bias_hh"):
+            bias[H : 2 * H] = 0.0  # forget block of b_hh
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable scalars in ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

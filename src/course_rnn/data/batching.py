@@ -17,7 +17,9 @@ import torch
 from ..device import get_device
 
 
-def to_tensor(array: np.ndarray | torch.Tensor, device: str | torch.device | None = None):
+def to_tensor(
+    array: np.ndarray | torch.Tensor, device: str | torch.device | None = None
+) -> torch.Tensor:
     """``array`` as a torch tensor on ``device`` (float64 numpy becomes float32)."""
     tensor = torch.as_tensor(array)
     if tensor.dtype == torch.float64:
