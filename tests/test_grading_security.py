@@ -1,42 +1,300 @@
-"""The grader scores broken and hostile submissions as a careful human grader would."""
+"""The grader scores broken and hostile submissions as a careful human grader would.
+
+One batch grades every case of tests/fixtures/hostile/cases.py, each followed by a
+correct submission, two at a time (as the pipeline does). The batch must leave every
+file outside the sandbox unchanged, accept no network connection and leave no process
+behind.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import os
+import shutil
+import socket
+import sqlite3
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
-from course_rnn.grading.executor import Limits, grade_notebook
+from course_rnn.grading import remote
+from course_rnn.grading.executor import Limits, NotebookResult, grade_notebook
+from course_rnn.grading.sandbox import bwrap_path
 
 HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("hostile_tiny", HERE / "fixtures/hostile/tiny.py")
-tiny = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tiny)
+
+
+def _load(name: str, path: Path):
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+tiny = _load("hostile_tiny", HERE / "fixtures/hostile/tiny.py")
+cases = _load("hostile_cases", HERE / "fixtures/hostile/cases.py")
 
 pytestmark = pytest.mark.grading
-LIMITS = Limits(cell_timeout_s=20, notebook_timeout_s=60)
+needs_bwrap = pytest.mark.skipif(
+    bwrap_path() is None or os.geteuid() != 0,
+    reason="needs bubblewrap and root (make test / .ci/run install the Debian package)",
+)
+
+
+def batch_test(fn):
+    """A check on the hostile batch (about two minutes on two cores, built once)."""
+    return pytest.mark.slow(needs_bwrap(fn))
+
+
+LIMITS = Limits(cell_timeout_s=8, notebook_timeout_s=60, memory_mb=1024, cpu_time_s=30,
+                max_output_bytes=200_000)  # fmt: skip
+MARKER = "4242.125"
+
+
+def _tree_hash(root: Path) -> dict[str, str]:
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        key = str(path.relative_to(root))
+        if path.is_file():
+            out[key] = hashlib.sha256(path.read_bytes()).hexdigest() + oct(st.st_mode)
+        else:
+            out[key] = oct(st.st_mode)
+    return out
+
+
+def _marked_processes() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if MARKER.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+class Listener:
+    """A TCP server on the host's loopback that records any connection."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny.write_source(tmp_path_factory.mktemp("source"))
+def batch(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    if bwrap_path() is None or os.geteuid() != 0:
+        pytest.skip("needs bubblewrap and root")
+    root = tmp_path_factory.mktemp("hostile")
+    course = root / "course"
+    source = tiny.write_source(course / "solutions" / "tiny")
+    gradebook = course / "gradebook.db"
+    con = sqlite3.connect(gradebook)
+    con.execute("CREATE TABLE grade (student TEXT, score REAL)")
+    con.execute("INSERT INTO grade VALUES ('other', 8)")
+    con.commit()
+    con.close()
+    other = course / "submitted" / "other" / "tiny" / "tiny.ipynb"
+    other.parent.mkdir(parents=True)
+    nbformat.write(tiny.build_student(), str(other))
+    canary = root / "canary"
+    canary.mkdir()
+    (canary / "keep.txt").write_text("unchanged")
+    package = Path(remote.__file__).resolve().parent.parent
+    listener = Listener()
+    ctx = cases.Context(str(source), str(gradebook), str(other), str(canary), str(package),
+                        listener.port, MARKER)  # fmt: skip
+    before = {"course": _tree_hash(course), "canary": _tree_hash(canary)}
+
+    subs = root / "subs"
+    jobs = []
+    for case in cases.CASES:
+        for name, text in ((case.name, case.build(ctx)), (f"correct_after_{case.name}", None)):
+            path = subs / name / "tiny.ipynb"
+            path.parent.mkdir(parents=True)
+            if text is None:
+                nbformat.write(tiny.build_student(), str(path))
+            else:
+                path.write_text(text, errors="surrogateescape")
+            jobs.append((name, path))
+
+    def grade(job: tuple[str, Path]) -> tuple[str, NotebookResult, float]:
+        name, path = job
+        start = time.perf_counter()
+        result = grade_notebook(source, path, root / "work" / name, LIMITS)
+        return name, result, time.perf_counter() - start
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(2) as pool:
+        results = {name: (res, secs) for name, res, secs in pool.map(grade, jobs)}
+    wall = time.perf_counter() - start
+    time.sleep(0.5)
+    listener.close()
+    after = {"course": _tree_hash(course), "canary": _tree_hash(canary)}
+    yield {
+        "results": results,
+        "before": before,
+        "after": after,
+        "connections": listener.connections,
+        "leftover": _marked_processes(),
+        "package_pwned": (package / "PWNED.py").exists(),
+        "wall": wall,
+    }
+    shutil.rmtree(root / "work", ignore_errors=True)
 
 
-def test_correct_submission_gets_full_marks(source: Path, tmp_path: Path) -> None:
-    sub = tmp_path / "sub.ipynb"
-    nbformat.write(tiny.build_source(), str(sub))
-    result = grade_notebook(source, sub, tmp_path / "work", LIMITS)
+@batch_test
+@pytest.mark.parametrize("case", cases.CASES, ids=lambda c: c.name)
+def test_hostile_submission_gets_the_score_a_careful_grader_gives(batch: dict, case) -> None:
+    result, _ = batch["results"][case.name]
     assert [t.grade_id for t in result.tests] == list(tiny.POINTS)
-    assert sum(t.points for t in result.tests) == tiny.MAX_SCORE
-    assert result.problems == []
+    assert [t.max_points for t in result.tests] == list(tiny.POINTS.values())
+    got = sum(t.points for t in result.tests)
+    detail = {t.grade_id: t.message for t in result.tests if not t.passed}
+    assert got == case.score, f"{case.name}: {got} != {case.score}; failures {detail}"
 
 
-def test_malformed_json_scores_zero_with_a_reason(source: Path, tmp_path: Path) -> None:
-    sub = tmp_path / "sub.ipynb"
-    sub.write_text("{not json")
-    result = grade_notebook(source, sub, tmp_path / "work", LIMITS)
-    assert sum(t.points for t in result.tests) == 0
-    assert len(result.tests) == len(tiny.POINTS)
-    assert any("not valid notebook JSON" in p for p in result.problems)
+@batch_test
+def test_correct_submission_after_each_hostile_one_gets_full_marks(batch: dict) -> None:
+    for case in cases.CASES:
+        result, _ = batch["results"][f"correct_after_{case.name}"]
+        score = sum(t.points for t in result.tests)
+        assert score == tiny.MAX_SCORE, (case.name, [t.message for t in result.tests])
+        assert result.problems == []
+
+
+@batch_test
+def test_files_outside_the_sandbox_are_unchanged(batch: dict) -> None:
+    assert batch["after"] == batch["before"]
+    assert not batch["package_pwned"]
+
+
+@batch_test
+def test_no_network_connection_reaches_the_host(batch: dict) -> None:
+    assert batch["connections"] == 0
+
+
+@batch_test
+def test_no_process_outlives_the_run(batch: dict) -> None:
+    assert batch["leftover"] == []
+
+
+@batch_test
+def test_failure_messages_never_show_hidden_test_source(batch: dict) -> None:
+    for result, _ in batch["results"].values():
+        for test in result.tests:
+            assert "SECRET-HIDDEN-MARKER" not in test.message
+            assert "HIDDEN TESTS" not in test.message
+
+
+@batch_test
+def test_executed_notebook_has_test_cells_restored_and_failures_as_errors(batch: dict) -> None:
+    result, _ = batch["results"]["gutted_test_cells_wrong_answers"]
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in result.executed.cells}
+    assert by_id["test_add"].source == tiny.TESTS["test_add"]
+    errors = [o for o in by_id["test_add"].outputs if o.output_type == "error"]
+    assert errors and "add(1, 2) should be 3" in errors[0].evalue
+    nbformat.validate(result.executed)
+
+
+@batch_test
+def test_broken_files_and_structure_are_reported_as_problems(batch: dict) -> None:
+    problems = {name: " ".join(res.problems) for name, (res, _) in batch["results"].items()}
+    assert "not valid notebook JSON" in problems["malformed_json"]
+    assert "no list of cells" in problems["not_a_notebook"]
+    assert "duplicated" in problems["duplicated_test_cells"]
+    assert "restored" in problems["deleted_test_cells"]
+
+
+@batch_test
+def test_huge_output_is_capped(batch: dict) -> None:
+    result, _ = batch["results"]["huge_output"]
+    size = len(nbformat.writes(result.executed))
+    assert size < 3 * LIMITS.max_output_bytes
+    assert "[output truncated]" in nbformat.writes(result.executed)
+
+
+@batch_test
+def test_timeouts_and_crashes_are_explained_to_the_student(batch: dict) -> None:
+    loop, _ = batch["results"]["infinite_loop_in_function"]
+    add = loop.tests[0]
+    assert not add.passed and "time limit" in add.message
+    forbidden, _ = batch["results"]["forbidden_call"]
+    assert "numpy.linalg.norm is not allowed" in forbidden.tests[3].message
+    scratch, _ = batch["results"]["uses_reference_implementation"]
+    text = nbformat.writes(scratch.executed)
+    assert "course_rnn.scratch" in text and "not available while grading" in text
+
+
+# ----------------------------------------------------------------------- plain data
+def test_plain_data_round_trips_without_pickle() -> None:
+    import torch
+
+    value = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": (1, 2.5, "x", None, True, b"raw", 3 + 4j),
+        "t": torch.tensor([[1.0, -2.0]], dtype=torch.float64),
+        "s": np.float64(1.5),
+        1: [slice(1, None, 2), Ellipsis, {3}],
+    }
+    buffers: list[bytes] = []
+    data = remote.encode(value, buffers, export=lambda obj: pytest.fail(f"exported {obj!r}"))
+    back = remote.decode(data, buffers, resolve=lambda d: pytest.fail("resolved"))
+    np.testing.assert_array_equal(back["a"], value["a"])
+    assert back["a"].dtype == np.float32 and back["b"] == value["b"]
+    assert torch.equal(back["t"], value["t"]) and back["t"].dtype == torch.float64
+    assert back["s"] == 1.5 and back[1][0] == slice(1, None, 2) and back[1][2] == {3}
+
+
+def test_decoder_refuses_object_arrays_and_unknown_tags() -> None:
+    buf = [b"\x00" * 8]
+    with pytest.raises(remote.ProtocolError):
+        remote.decode({"$": "nd", "d": "|O", "s": [1], "b": 0}, buf, resolve=None)
+    with pytest.raises(remote.ProtocolError):
+        remote.decode({"$": "nd", "d": "<f8", "s": [2], "b": 0}, buf, resolve=None)
+    with pytest.raises(remote.ProtocolError):
+        remote.decode(
+            {"$": "pickle", "v": "gASV"},
+            [],
+            resolve=lambda d: (_ for _ in ()).throw(remote.ProtocolError("unknown")),
+        )
+
+
+def test_student_errors_keep_their_builtin_base_class() -> None:
+    err = remote.student_error("ValueError", "ShapeError", "x has shape (2,)")
+    assert isinstance(err, ValueError) and isinstance(err, remote.StudentCodeError)
+    assert "ShapeError: x has shape (2,)" in str(err)
+    assert not isinstance(remote.student_error("SystemExit", "SystemExit", ""), SystemExit)

@@ -8,25 +8,23 @@ of the source. It never raises for a bad submission: whatever was lost is listed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
-from course_rnn.grading.merge import load_source, load_submission, merge
+from course_rnn.grading.limits import Limits
+from course_rnn.grading.merge import MergedNotebook, load_source, load_submission, merge
 
-
-@dataclass
-class Limits:
-    """Resource limits for one submission (safe defaults)."""
-
-    cell_timeout_s: float = 60
-    notebook_timeout_s: float = 600
-    memory_mb: int = 2048
-    max_processes: int = 64
-    cpu_time_s: float = 600
-    max_output_bytes: int = 1_000_000
-    network: bool = False
+__all__ = ["Limits", "NotebookResult", "TestResult", "grade_notebook"]
 
 
 @dataclass
@@ -68,10 +66,11 @@ def grade_notebook(
     """Execute a student's notebook and score each autograded test cell of ``source``.
 
     ``source`` is the instructor's nbgrader source notebook, ``submitted`` the student's
-    file and ``workdir`` a scratch folder for this student only (created if missing).
+    file and ``workdir`` a scratch folder for this student only (created if missing; the
+    sandbox's home and only writable folder). Student code runs in the sandboxed kernel;
+    every test cell runs in a trusted runner process (see docs/grading-security.md).
+    Never raises for a bad submission.
     """
-    from course_rnn.grading.sandbox import run_merged
-
     limits = limits or Limits()
     source, submitted, workdir = Path(source), Path(submitted), Path(workdir)
     src_nb = load_source(source)
@@ -80,6 +79,142 @@ def grade_notebook(
     if student_cells or not problems:  # an unreadable file needs one reason, not one per cell
         problems.extend(merged.problems)
     workdir.mkdir(parents=True, exist_ok=True)
-    tests, executed, run_problems = run_merged(merged, workdir, limits)
-    problems.extend(run_problems)
-    return NotebookResult(source.stem, tests, problems, executed)
+    meta = merged.metadata.get("course_rnn")
+    forbid = meta.get("forbid", []) if isinstance(meta, dict) else []
+    forbid = [f for f in forbid if isinstance(f, str)] if isinstance(forbid, list) else []
+    events = _run_trusted(merged, workdir, limits, forbid, problems)
+    return _assemble(source.stem, merged, events, problems, limits)
+
+
+def _run_trusted(
+    merged: MergedNotebook, workdir: Path, limits: Limits, forbid: list[str], problems: list[str]
+) -> dict[int, dict[str, Any]]:
+    """Run the trusted runner in its own session; return its events by cell index."""
+    from course_rnn.grading.sandbox import bwrap_path
+
+    if bwrap_path() is None:
+        problems.append(
+            "bubblewrap is not installed: student code ran without filesystem and network "
+            "isolation (install the Debian package 'bubblewrap')"
+        )
+    with tempfile.TemporaryDirectory(prefix="course-rnn-grade-") as tmp:
+        job_path, events_path = Path(tmp) / "job.json", Path(tmp) / "events.jsonl"
+        events_path.touch()
+        job = {
+            "cells": [
+                {
+                    "kind": c.kind,
+                    "cell_type": c.cell_type,
+                    "source": c.source,
+                    "grade_id": c.grade_id,
+                }
+                for c in merged.cells
+            ],
+            "limits": asdict(limits),
+            "workdir": str(workdir.resolve()),
+            "forbid": forbid,
+            "events": str(events_path),
+            "cwd": tmp,
+            "uid": _sandbox_uid(),
+        }
+        job_path.write_text(json.dumps(job))
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONHASHSEED": "0",
+        }
+        log_path = Path(tmp) / "runner.log"
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-m", "course_rnn.grading.runner", str(job_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=tmp,
+                env=env,
+                start_new_session=True,
+            )
+            try:
+                proc.wait(timeout=float(limits.notebook_timeout_s) + 60)
+            except subprocess.TimeoutExpired:
+                problems.append(
+                    f"the notebook time limit ({limits.notebook_timeout_s:g} s) was reached"
+                )
+            finally:
+                _kill_group(proc)
+        if proc.returncode not in (0, None, -signal.SIGKILL):
+            tail = log_path.read_text(errors="replace")[-600:]
+            problems.append(f"the grader stopped unexpectedly (status {proc.returncode}): {tail}")
+        events: dict[int, dict[str, Any]] = {}
+        for line in events_path.read_text(errors="replace").splitlines():
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("cell"), int):
+                events[event["cell"]] = event
+        return events
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the runner's whole process group (the sandbox dies with it)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _sandbox_uid() -> int:
+    """An unprivileged uid for this submission's kernel (distinct per parallel run)."""
+    return 200_000 + (os.getpid() * 7919 + int(time.monotonic() * 1000)) % 100_000
+
+
+def _assemble(
+    name: str,
+    merged: MergedNotebook,
+    events: dict[int, dict[str, Any]],
+    problems: list[str],
+    limits: Limits,
+) -> NotebookResult:
+    executed = merged.to_notebook()
+    tests = []
+    for i, (cell, gc) in enumerate(zip(executed.cells, merged.cells, strict=True)):
+        event = events.get(i, {})
+        if gc.cell_type == "code":
+            outputs = event.get("outputs") or []
+            cell.outputs = [nbformat.from_dict(o) for o in outputs]
+            count = event.get("count")
+            cell.execution_count = count if isinstance(count, int) else None
+        if gc.kind != "test" or gc.cell_type != "code":
+            continue
+        verdict = event.get("test")
+        if isinstance(verdict, dict):
+            passed = verdict.get("passed") is True
+            message = str(verdict.get("message", ""))
+        else:
+            passed = False
+            message = (
+                f"not run: the notebook time limit ({limits.notebook_timeout_s:g} s) was "
+                "reached or the grader stopped first"
+            )
+            if not cell.outputs:
+                cell.outputs = [
+                    nbformat.from_dict(
+                        {
+                            "output_type": "error",
+                            "ename": "TestFailed",
+                            "evalue": message,
+                            "traceback": [message],
+                        }
+                    )
+                ]
+        tests.append(
+            TestResult(gc.grade_id or "", gc.points if passed else 0.0, gc.points, passed, message)
+        )
+    return NotebookResult(name, tests, problems, executed)

@@ -1,53 +1,307 @@
-"""Run a merged notebook and score its test cells (first, unhardened version: nbclient)."""
+"""Start the student kernel inside a bubblewrap sandbox with resource limits.
+
+The sandbox sees a read-only system (``/usr``, ``/etc``, the Python installation, the
+virtual environment and the ``course_rnn`` package with ``course_rnn.scratch`` replaced
+by a stub), a private ``/proc``, ``/dev`` and size-limited ``/tmp``, and one writable
+folder: the student's workdir, mounted as ``/home/student``. Nothing else of the host
+exists inside: not the course folder, ``solutions/``, the gradebook or other
+submissions. It has its own PID, IPC, UTS and (unless ``Limits.network``) network
+namespaces, so it can reach no host service, not even on loopback, and every process
+it starts dies with it. The kernel drops root to a per-run uid before running any
+student code; rlimits cap address space, CPU time, processes, file size and open files.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import nbformat
-
-from course_rnn.grading.merge import MergedNotebook
+from course_rnn.grading.remote import Channel, ChannelClosed, ProtocolError, RemoteObject
 
 if TYPE_CHECKING:
-    from course_rnn.grading.executor import Limits, TestResult
+    from course_rnn.grading.limits import Limits
+
+SANDBOX_HOME = "/home/student"
+FILE_SIZE_LIMIT = 256 << 20
+TMP_SIZE = 512 << 20
+STUB = '''"""course_rnn.scratch is blocked while grading."""
+
+__path__ = []
 
 
-def run_merged(
-    merged: MergedNotebook, workdir: Path, limits: Limits
-) -> tuple[list[TestResult], nbformat.NotebookNode, list[str]]:
-    """Execute ``merged`` with nbclient; a test passes when its cell raised nothing."""
-    from nbclient import NotebookClient
-
-    from course_rnn.grading.executor import TestResult
-
-    nb = merged.to_notebook()
-    problems: list[str] = []
-    client = NotebookClient(
-        nb,
-        timeout=limits.cell_timeout_s,
-        kernel_name="python3",
-        allow_errors=True,
-        resources={"metadata": {"path": str(workdir)}},
+def __getattr__(name):
+    raise ImportError(
+        "course_rnn.scratch (the course's reference implementation) is not available "
+        "while grading: write your own implementation"
     )
-    try:
-        client.execute()
-    except Exception as exc:  # noqa: BLE001 - a dead kernel costs the remaining tests
-        problems.append(f"execution stopped: {type(exc).__name__}: {str(exc)[:200]}")
-    tests = []
-    for cell, gc in zip(nb.cells, merged.cells, strict=True):
-        if gc.kind != "test":
+'''
+SANDBOX_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": SANDBOX_HOME,
+    "LANG": "C.UTF-8",
+    "MPLBACKEND": "Agg",
+    "MPLCONFIGDIR": "/tmp/matplotlib",
+    "IPYTHONDIR": "/tmp/ipython",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+    "TQDM_DISABLE": "0",
+}
+
+
+def bwrap_path() -> str | None:
+    """The bubblewrap binary, or None when it is not installed."""
+    return shutil.which("bwrap")
+
+
+def _package_dir() -> Path:
+    import course_rnn
+
+    return Path(course_rnn.__file__).resolve().parent
+
+
+def _read_only_paths() -> list[Path]:
+    """Host paths the sandbox needs: the system, Python, the venv, the package."""
+    paths = [Path(p) for p in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")]
+    paths += [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), _package_dir()]
+    exe = Path(sys.executable)
+    paths.append(exe.resolve().parent.parent)
+    return paths
+
+
+def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> list[str]:
+    """The ``bwrap ... python -m course_rnn.grading.kernel`` command line."""
+    cmd = [bwrap_path() or "bwrap"]
+    bound: list[Path] = []
+    made: set[Path] = {Path("/")}
+
+    def covered(path: Path) -> bool:
+        return any(path == b or b in path.parents for b in bound)
+
+    def make_parents(path: Path) -> None:
+        for parent in reversed(path.parents):
+            if parent not in made and not covered(parent):
+                cmd.extend(["--perms", "0755", "--dir", str(parent)])
+                made.add(parent)
+
+    for path in _read_only_paths():
+        if not path.exists() or covered(path):
             continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        ran = cell.get("execution_count") is not None
-        passed = ran and not errors
-        if passed:
-            message = ""
-        elif errors:
-            message = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"[:2000]
+        if path.is_symlink() and path.parent == Path("/"):
+            cmd.extend(["--symlink", os.readlink(path), str(path)])
+            continue
+        make_parents(path)
+        cmd.extend(["--ro-bind", str(path), str(path)])
+        bound.append(path)
+    pkg = _package_dir()
+    scratch = pkg / "scratch"
+    if scratch.is_dir():
+        cmd.extend(["--ro-bind", str(stub_dir), str(scratch)])
+    elif (pkg / "scratch.py").exists():
+        cmd.extend(["--ro-bind", str(stub_dir / "__init__.py"), str(pkg / "scratch.py")])
+    cache = pkg / "__pycache__"
+    if cache.is_dir():
+        for pyc in cache.glob("scratch.*.pyc"):
+            cmd.extend(["--ro-bind", "/dev/null", str(pyc)])
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    cmd += ["--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
+    cmd += ["--perms", "0755", "--dir", "/home"]
+    cmd += [
+        "--bind",
+        str(workdir),
+        SANDBOX_HOME,
+        "--chdir",
+        "/",
+    ]  # kernel enters it as the student uid
+    cmd += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not limits.network:
+        cmd.append("--unshare-net")
+    cmd += ["--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if os.geteuid() == 0:
+        cmd += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        cmd.append("--unshare-user")
+    cmd.append("--clearenv")
+    for key, value in SANDBOX_ENV.items():
+        cmd += ["--setenv", key, value]
+    return cmd
+
+
+def _limit_resources(limits: Limits) -> None:
+    """Runs in the child before exec: rlimits inherited by everything in the sandbox."""
+    mem = int(limits.memory_mb) << 20
+    cpu = max(1, int(limits.cpu_time_s))
+    for res, value in (
+        (resource.RLIMIT_AS, mem),
+        (resource.RLIMIT_CPU, cpu),
+        (resource.RLIMIT_NPROC, int(limits.max_processes)),
+        (resource.RLIMIT_FSIZE, FILE_SIZE_LIMIT),
+        (resource.RLIMIT_NOFILE, 1024),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        try:
+            resource.setrlimit(res, (value, value))
+        except (ValueError, OSError):
+            pass
+
+
+class KernelProcess:
+    """One sandboxed student kernel and the trusted end of its channel."""
+
+    def __init__(self, workdir: Path, limits: Limits, forbid: list[str], uid: int) -> None:
+        self.workdir, self.limits, self.forbid, self.uid = workdir, limits, forbid, uid
+        self.proc: subprocess.Popen | None = None
+        self.channel: Channel | None = None
+        self.callbacks: dict[int, Any] = {}
+        self.sandboxed = bwrap_path() is not None
+        self._stub = Path(tempfile.mkdtemp(prefix="course-rnn-stub-"))
+        (self._stub / "__init__.py").write_text(STUB)
+        self._stub.chmod(0o755)
+        (self._stub / "__init__.py").chmod(0o644)
+        self.on_output = None  # called with student output captured during calls
+
+    # -- codec hooks (trusted side) -------------------------------------------------
+    def export(self, obj: Any) -> dict[str, Any]:
+        if isinstance(obj, RemoteObject):
+            return {"$": "ref", "id": obj._id}
+        if callable(obj):
+            ident = len(self.callbacks) + 1
+            self.callbacks[ident] = obj
+            return {"$": "cb", "id": ident}
+        raise TypeError(f"cannot send a {type(obj).__name__} to student code")
+
+    def resolve(self, data: dict[str, Any]) -> Any:
+        tag, ident = data.get("$"), data.get("id")
+        if tag == "ref" and isinstance(ident, int) and not isinstance(ident, bool):
+            return RemoteObject(
+                self.channel,
+                ident,
+                str(data.get("type", "object"))[:100],
+                str(data.get("r", ""))[:200],
+                str(data.get("m", ""))[:200],
+            )
+        if tag == "cb" and ident in self.callbacks:
+            return self.callbacks[ident]
+        raise ProtocolError(f"unknown value tag {tag!r}")
+
+    def handle(self, op: str, args: list[Any]) -> Any:
+        """Requests from the kernel: only calls of callbacks the test passed to it."""
+        if op != "call" or len(args) != 3 or not isinstance(args[2], dict):
+            raise ProtocolError(f"operation {op!r} is not allowed from student code")
+        func = args[0]
+        if not any(func is f for f in self.callbacks.values()):
+            raise ProtocolError("student code called something it was not given")
+        return func(*args[1], **args[2])
+
+    # -- life cycle -------------------------------------------------------------------
+    def start(self, timeout: float) -> None:
+        """Start the kernel and wait (at most ``timeout`` s) until it is ready."""
+        config = {
+            "uid": self.uid,
+            "forbid": self.forbid,
+            "max_output_bytes": self.limits.max_output_bytes,
+        }
+        kernel_cmd = [sys.executable, "-s", "-m", "course_rnn.grading.kernel", json.dumps(config)]
+        if self.sandboxed:
+            os.chown(self.workdir, self.uid, self.uid)
+            cmd = bwrap_command(self.workdir, self._stub, self.limits, self.uid) + kernel_cmd
+            env = None
         else:
-            message = "not run (the notebook stopped before this test)"
-        tests.append(
-            TestResult(gc.grade_id or "", gc.points if passed else 0.0, gc.points, passed, message)
+            cmd = kernel_cmd
+            env = {**os.environ, **SANDBOX_ENV, "HOME": str(self.workdir)}
+        limits = self.limits
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=None if os.environ.get("COURSE_RNN_KERNEL_DEBUG") else subprocess.DEVNULL,
+            cwd=str(self.workdir),
+            env=env,
+            start_new_session=True,
+            preexec_fn=lambda: _limit_resources(limits),
         )
-    return tests, nb, problems
+        self.channel = Channel(
+            self.proc.stdout.fileno(),
+            self.proc.stdin.fileno(),
+            self.handle,
+            self.export,
+            self.resolve,
+        )
+        self.channel.on_reply = self._on_reply
+        self.channel.deadline = time.monotonic() + timeout
+        header, _ = self.channel.receive()
+        if header.get("k") != "ready":
+            raise ProtocolError("the kernel did not start")
+
+    def _on_reply(self, header: dict[str, Any]) -> None:
+        out = header.get("out")
+        if isinstance(out, str) and out and self.on_output is not None:
+            self.on_output(out)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def exit_reason(self, wait: float = 0.0) -> str:
+        """Why the kernel stopped, in words (waits up to ``wait`` s for it to end)."""
+        if self.proc is None:
+            return "not started"
+        try:
+            code = self.proc.wait(timeout=wait) if wait else self.proc.poll()
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            return "still running"
+        if code < 0:
+            return f"killed by signal {signal.Signals(-code).name}"
+        if code in (128 + 9, 128 + 24):
+            name = "SIGKILL" if code == 137 else "SIGXCPU (CPU time limit)"
+            return f"killed by {name}"
+        return f"exited with status {code}"
+
+    def kill(self) -> None:
+        """Kill the sandbox and everything in it."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self.channel = None
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self._stub, ignore_errors=True)
+
+    def execute(self, source: str, timeout: float) -> dict[str, Any]:
+        """Run one student cell; raises ChannelTimeout/ChannelClosed on trouble."""
+        if self.channel is None:
+            raise ChannelClosed("kernel not running")
+        self.channel.deadline = time.monotonic() + timeout
+        reply = self.channel.request("exec", source)
+        if not isinstance(reply, dict):
+            raise ProtocolError("bad exec reply")
+        return reply

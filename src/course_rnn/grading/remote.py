@@ -1,0 +1,503 @@
+"""Plain-data remote calls between the trusted grader and the sandboxed student kernel.
+
+Nothing crosses the boundary but plain data: ``None``, ``bool``, ``int``, ``float``,
+``complex``, ``str``, ``bytes``, lists, tuples, sets, dicts and slices of those, NumPy
+arrays and scalars of numeric, boolean or fixed-width string dtypes (raw bytes + dtype +
+shape) and torch tensors (raw bytes + dtype name + shape). Anything else travels as a
+*handle*: the trusted side gets a :class:`RemoteObject` whose attribute reads, calls,
+indexing and ``len`` are forwarded to the kernel. There is no pickle anywhere: decoding
+builds only the types above, so no student object (and no student ``__eq__``) ever
+exists in the trusted process.
+
+Frame on a pipe: ``!II`` (header length, number of buffers), the JSON header, then each
+buffer as ``!Q`` length + bytes. Both sides speak the same protocol; each side answers
+requests while it waits for its own reply, so the kernel can call back into functions
+the trusted test passed to student code (plain data in, plain data out).
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import json
+import os
+import select
+import struct
+import sys
+import time
+from typing import Any
+
+MAX_HEADER_BYTES = 64 << 20
+MAX_MESSAGE_BYTES = 512 << 20
+MAX_DEPTH = 64
+ARRAY_KINDS = "biufcUS"
+TORCH_DTYPES = (
+    "float64 float32 float16 bfloat16 complex64 complex128 int64 int32 int16 int8 uint8 bool"
+).split()
+
+
+class ChannelClosed(Exception):
+    """The other side went away (the student kernel died or closed the pipe)."""
+
+
+class ChannelTimeout(Exception):
+    """No reply before the deadline."""
+
+
+class ProtocolError(Exception):
+    """A frame that does not follow the protocol."""
+
+
+class StudentCodeError(Exception):
+    """Student code raised an exception while the trusted side called it."""
+
+    def __init__(self, type_name: str, message: str, traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.remote_message = message
+        self.remote_traceback = traceback
+
+
+_ERROR_CLASSES: dict[str, type] = {}
+
+
+def student_error(base: str, type_name: str, message: str, tb: str = "") -> StudentCodeError:
+    """A :class:`StudentCodeError` that is also an instance of the builtin ``base``.
+
+    So a test can ``except ValueError`` around a call that must reject bad input.
+    """
+    cls = StudentCodeError
+    base_cls = getattr(builtins, base, None) if base.isidentifier() else None
+    if (
+        isinstance(base_cls, type)
+        and issubclass(base_cls, Exception)
+        and not issubclass(base_cls, StopIteration | StopAsyncIteration)
+        and base_cls is not Exception
+    ):
+        cls = _ERROR_CLASSES.get(base)
+        if cls is None:
+            cls = type(f"Student{base}", (StudentCodeError, base_cls), {})
+            _ERROR_CLASSES[base] = cls
+    err = cls.__new__(cls)
+    StudentCodeError.__init__(err, type_name, message, tb)
+    return err
+
+
+# --------------------------------------------------------------------------- frames
+def _write_all(fd: int, data: bytes | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def write_frame(fd: int, header: dict[str, Any], buffers: list[bytes]) -> None:
+    """Send one frame (header JSON + raw buffers)."""
+    head = json.dumps(header, allow_nan=True, separators=(",", ":")).encode()
+    parts = [struct.pack("!II", len(head), len(buffers)), head]
+    for buf in buffers:
+        parts.append(struct.pack("!Q", len(buf)))
+        parts.append(bytes(buf) if not isinstance(buf, bytes) else buf)
+    _write_all(fd, b"".join(parts))
+
+
+def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    while n > 0:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChannelTimeout("no reply before the time limit")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise ChannelTimeout("no reply before the time limit")
+        chunk = os.read(fd, min(n, 1 << 22))
+        if not chunk:
+            raise ChannelClosed("the other side closed the channel")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(
+    fd: int, deadline: float | None = None, max_bytes: int = MAX_MESSAGE_BYTES
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Receive one frame; sizes are checked before anything is allocated."""
+    head_len, nbufs = struct.unpack("!II", _read_exact(fd, 8, deadline))
+    if head_len > MAX_HEADER_BYTES or nbufs > 100_000:
+        raise ProtocolError(f"frame too large: header {head_len} bytes, {nbufs} buffers")
+    try:
+        header = json.loads(_read_exact(fd, head_len, deadline))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"frame header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise ProtocolError("frame header is not an object")
+    buffers, total = [], head_len
+    for _ in range(nbufs):
+        (size,) = struct.unpack("!Q", _read_exact(fd, 8, deadline))
+        total += size
+        if total > max_bytes:
+            raise ProtocolError(f"message larger than {max_bytes} bytes")
+        buffers.append(_read_exact(fd, size, deadline))
+    return header, buffers
+
+
+# --------------------------------------------------------------------------- codec
+PINNED: dict[str, Any] = {}  # modules captured before student code could replace them
+
+
+def pin_modules() -> None:
+    """Capture the real numpy (and torch once loaded) for encoding in the kernel."""
+    import numpy
+
+    PINNED.setdefault("numpy", numpy)
+
+
+def _numpy():
+    return PINNED.get("numpy") or sys.modules.get("numpy")
+
+
+def _torch():
+    torch = PINNED.get("torch")
+    if torch is None:
+        torch = sys.modules.get("torch")
+        if torch is not None and hasattr(torch, "Tensor"):
+            PINNED["torch"] = torch
+    return torch
+
+
+def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
+    """Turn ``obj`` into JSON-able data plus raw buffers; ``export(obj)`` makes a handle.
+
+    ``export`` returns the JSON for an object that is not plain data (a handle), or
+    raises ``TypeError`` when such objects may not be sent.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError("data nested too deeply to send")
+    if obj is None or isinstance(obj, bool):
+        return None if obj is None else bool(obj)
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):
+        return float(obj)
+    if isinstance(obj, str):
+        return str(obj)
+    np = _numpy()
+    if np is not None:
+        if isinstance(obj, np.ndarray) and obj.dtype.kind in ARRAY_KINDS and not obj.dtype.fields:
+            arr = np.ascontiguousarray(np.asarray(obj))
+            buffers.append(arr.tobytes())
+            return {"$": "nd", "d": arr.dtype.str, "s": list(arr.shape), "b": len(buffers) - 1}
+        if isinstance(obj, np.generic) and obj.dtype.kind in ARRAY_KINDS:
+            arr = np.asarray(obj).reshape(1)
+            buffers.append(arr.tobytes())
+            return {"$": "np", "d": arr.dtype.str, "b": len(buffers) - 1}
+        if isinstance(obj, np.dtype) and obj.kind in ARRAY_KINDS and not obj.fields:
+            return {"$": "npdtype", "v": obj.str}
+    torch = _torch()
+    if torch is not None:
+        if isinstance(obj, torch.Tensor) and not obj.is_sparse:
+            name = str(obj.dtype).removeprefix("torch.")
+            if name in TORCH_DTYPES:
+                t = obj.detach().cpu()
+                t = t.float() if name == "bfloat16" else t.resolve_conj().resolve_neg()
+                arr = np.ascontiguousarray(t.numpy())
+                buffers.append(arr.tobytes())
+                return {
+                    "$": "torch",
+                    "t": name,
+                    "d": arr.dtype.str,
+                    "s": list(arr.shape),
+                    "b": len(buffers) - 1,
+                }
+        if isinstance(obj, torch.dtype):
+            name = str(obj).removeprefix("torch.")
+            if name in TORCH_DTYPES:
+                return {"$": "torchdtype", "v": name}
+    if isinstance(obj, bytes | bytearray):
+        buffers.append(bytes(obj))
+        return {"$": "bytes", "b": len(buffers) - 1}
+    if isinstance(obj, complex):
+        return {"$": "complex", "v": [obj.real, obj.imag]}
+    if isinstance(obj, list | tuple | set | frozenset):
+        tag = "list"
+        for kind in (list, tuple, set, frozenset):  # subclasses travel as their base
+            if isinstance(obj, kind):
+                tag = kind.__name__
+                break
+        return {"$": tag, "v": [encode(v, buffers, export, depth + 1) for v in obj]}
+    if isinstance(obj, dict):
+        items = list(dict.items(obj))
+        return {
+            "$": "dict",
+            "k": [encode(k, buffers, export, depth + 1) for k, _ in items],
+            "v": [encode(v, buffers, export, depth + 1) for _, v in items],
+        }
+    if isinstance(obj, slice):
+        parts = [obj.start, obj.stop, obj.step]
+        return {"$": "slice", "v": [encode(p, buffers, export, depth + 1) for p in parts]}
+    if obj is Ellipsis:
+        return {"$": "ellipsis"}
+    return export(obj)
+
+
+def decode(data: Any, buffers: list[bytes], resolve, depth: int = 0) -> Any:
+    """Rebuild plain data; ``resolve(tag_dict)`` turns a handle into a local object.
+
+    Only the types listed in the module docstring are ever created.
+    """
+    if depth > MAX_DEPTH:
+        raise ProtocolError("data nested too deeply")
+    if data is None or isinstance(data, bool | int | float | str):
+        return data
+    if not isinstance(data, dict) or not isinstance(data.get("$"), str):
+        raise ProtocolError(f"unexpected value in message: {type(data).__name__}")
+    tag = data["$"]
+    if tag in ("list", "tuple", "set", "frozenset"):
+        items = [decode(v, buffers, resolve, depth + 1) for v in _list(data.get("v"))]
+        return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
+    if tag == "dict":
+        keys = [decode(k, buffers, resolve, depth + 1) for k in _list(data.get("k"))]
+        vals = [decode(v, buffers, resolve, depth + 1) for v in _list(data.get("v"))]
+        return dict(zip(keys, vals, strict=True))
+    if tag in ("nd", "np", "torch"):
+        np = _numpy() or importlib.import_module("numpy")
+        dtype = _dtype(data.get("d"))
+        raw = _buffer(data, buffers)
+        if tag == "np":
+            return np.frombuffer(raw, dtype=dtype, count=1)[0].copy()
+        shape = tuple(_list(data.get("s")))
+        if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
+            raise ProtocolError("bad array shape")
+        size = 1
+        for s in shape:
+            size *= s
+        if size * dtype.itemsize != len(raw):
+            raise ProtocolError("array buffer does not match its shape and dtype")
+        arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        if tag == "nd":
+            return arr
+        torch = _torch() or importlib.import_module("torch")
+        name = data.get("t")
+        if name not in TORCH_DTYPES:
+            raise ProtocolError(f"unsupported tensor dtype {name!r}")
+        return torch.from_numpy(arr).to(getattr(torch, name))
+    if tag == "npdtype":
+        return _dtype(data.get("v"))
+    if tag == "torchdtype":
+        torch = _torch() or importlib.import_module("torch")
+        if data.get("v") not in TORCH_DTYPES:
+            raise ProtocolError("unsupported torch dtype")
+        return getattr(torch, data["v"])
+    if tag == "bytes":
+        return _buffer(data, buffers)
+    if tag == "complex":
+        re, im = _list(data.get("v"))
+        if not isinstance(re, int | float) or not isinstance(im, int | float):
+            raise ProtocolError("bad complex number")
+        return complex(re, im)
+    if tag == "slice":
+        return slice(*[decode(v, buffers, resolve, depth + 1) for v in _list(data.get("v"))])
+    if tag == "ellipsis":
+        return Ellipsis
+    return resolve(data)
+
+
+def _list(value: Any) -> list:
+    if not isinstance(value, list):
+        raise ProtocolError("expected a list in message")
+    return value
+
+
+def _buffer(data: dict, buffers: list[bytes]) -> bytes:
+    idx = data.get("b")
+    if not isinstance(idx, int) or isinstance(idx, bool) or not 0 <= idx < len(buffers):
+        raise ProtocolError("bad buffer index")
+    return buffers[idx]
+
+
+def _dtype(text: Any):
+    np = _numpy() or importlib.import_module("numpy")
+    if not isinstance(text, str) or len(text) > 16:
+        raise ProtocolError("bad dtype")
+    try:
+        dtype = np.dtype(text)
+    except TypeError as exc:
+        raise ProtocolError(f"bad dtype {text!r}") from exc
+    if dtype.kind not in ARRAY_KINDS or dtype.fields or dtype.subdtype is not None:
+        raise ProtocolError(f"dtype {text!r} is not allowed")
+    return dtype
+
+
+# --------------------------------------------------------------------------- channel
+class Channel:
+    """One end of the request/reply protocol over a pair of pipe file descriptors.
+
+    ``handler(op, args)`` serves the other side's requests; it returns a Python value
+    (encoded with :meth:`encode_value`) or raises (sent back as an error).
+    """
+
+    def __init__(self, rfd: int, wfd: int, handler, export, resolve) -> None:
+        self.rfd, self.wfd = rfd, wfd
+        self.handler, self.export, self.resolve = handler, export, resolve
+        self.deadline: float | None = None
+        self.max_bytes = MAX_MESSAGE_BYTES
+        self.extra: dict[str, Any] = {}  # extra reply fields (e.g. captured output)
+
+    def send(self, header: dict[str, Any], payload: Any = None) -> None:
+        """Send a header with an encoded payload under key ``"a"``."""
+        buffers: list[bytes] = []
+        header = dict(header)
+        header["a"] = encode(payload, buffers, self.export)
+        write_frame(self.wfd, header, buffers)
+
+    def receive(self) -> tuple[dict[str, Any], Any]:
+        """Read one frame; a payload that fails to decode comes back as the exception."""
+        header, buffers = read_frame(self.rfd, self.deadline, self.max_bytes)
+        try:
+            return header, decode(header.get("a"), buffers, self.resolve)
+        except Exception as exc:  # noqa: BLE001 - the frame was read whole: stay in sync
+            return header, DecodeFailure(exc)
+
+    def request(self, op: str, *args: Any) -> Any:
+        """Send a request and wait for its reply, serving nested requests meanwhile."""
+        self.send({"k": "req", "op": op}, list(args))
+        while True:
+            header, value = self.receive()
+            kind = header.get("k")
+            if kind == "req":
+                self.serve(header, value)
+                continue
+            if isinstance(value, DecodeFailure):
+                raise ProtocolError(f"reply could not be decoded: {value.error}")
+            if kind != "rep":
+                raise ProtocolError(f"unexpected message kind {kind!r}")
+            self.on_reply(header)
+            err = header.get("err")
+            if err is not None:
+                if not isinstance(err, dict):
+                    raise ProtocolError("bad error reply")
+                raise student_error(
+                    str(err.get("base", ""))[:100],
+                    str(err.get("type", "Exception"))[:200],
+                    str(err.get("msg", ""))[:4000],
+                    str(err.get("tb", ""))[:8000],
+                )
+            return value
+
+    def on_reply(self, header: dict[str, Any]) -> None:
+        """Hook for reply metadata (overridden to collect captured output)."""
+
+    def serve(self, header: dict[str, Any], args: Any) -> None:
+        """Answer one request from the other side."""
+        op = header.get("op")
+        try:
+            if isinstance(args, DecodeFailure):
+                raise args.error
+            if not isinstance(op, str) or not isinstance(args, list):
+                raise ProtocolError("bad request")
+            result = self.handler(op, args)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back as data
+            if isinstance(exc, KeyboardInterrupt) and getattr(self, "reraise_interrupt", False):
+                raise
+            self.send({"k": "rep", "err": describe_error(exc), **self.extra}, None)
+            return
+        try:
+            self.send({"k": "rep", **self.extra}, result)
+        except Exception as exc:  # noqa: BLE001 - an unsendable result is an error reply
+            self.send({"k": "rep", "err": describe_error(exc), **self.extra}, None)
+
+    def serve_forever(self) -> None:
+        """Serve requests until the channel closes."""
+        while True:
+            try:
+                header, value = self.receive()
+            except ChannelClosed:
+                return
+            if header.get("k") != "req":
+                continue
+            self.serve(header, value)
+
+
+def describe_error(exc: BaseException) -> dict[str, str]:
+    """Plain description of an exception: its type, nearest builtin base and message."""
+    import traceback
+
+    base = ""
+    for klass in type(exc).__mro__:
+        if klass.__module__ == "builtins":
+            base = klass.__name__
+            break
+    try:
+        msg = str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not break the reply
+        msg = "<unprintable exception>"
+    try:
+        tb = "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001
+        tb = ""
+    return {"type": type(exc).__name__[:200], "base": base, "msg": msg[:4000], "tb": tb[-8000:]}
+
+
+class DecodeFailure:
+    """A frame whose payload could not be decoded (kept to answer with an error)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class RemoteObject:
+    """A student object living in the sandboxed kernel, seen from the trusted side.
+
+    Attribute reads, calls, indexing, ``len``, ``bool``, ``in`` and iteration are
+    forwarded; results come back as plain data or as further handles. Comparison and
+    hashing stay local (identity), so a student object can never claim to equal
+    anything.
+    """
+
+    __slots__ = ("_ch", "_id", "_type", "_repr", "_module")
+
+    def __init__(self, channel: Channel, ident: int, type_name: str, text: str, module: str):
+        object.__setattr__(self, "_ch", channel)
+        object.__setattr__(self, "_id", ident)
+        object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_repr", text)
+        object.__setattr__(self, "_module", module)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # library probes (__array__ ...) stay local
+        return self._ch.request("getattr", self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._ch.request("setattr", self, name, value)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ch.request("call", self, list(args), kwargs)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._ch.request("getitem", self, key)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._ch.request("setitem", self, key, value)
+
+    def __len__(self) -> int:
+        n = self._ch.request("len", self)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise TypeError("student object returned a bad length")
+        return n
+
+    def __bool__(self) -> bool:
+        return bool(self._ch.request("bool", self) is True)
+
+    def __contains__(self, item: Any) -> bool:
+        return self._ch.request("contains", self, item) is True
+
+    def __iter__(self):
+        items = self._ch.request("list", self)
+        if not isinstance(items, list):
+            raise TypeError("student object is not iterable")
+        return iter(items)
+
+    def __repr__(self) -> str:
+        return f"<student {self._type}: {self._repr}>"

@@ -1,0 +1,347 @@
+"""The trusted runner: walks the merged notebook, judges each test cell itself.
+
+Started by :func:`course_rnn.grading.executor.grade_notebook` as
+``python -I -m course_rnn.grading.runner JOB.json`` in its own session. Student cells go
+to the sandboxed kernel; each autograded test cell's source (always the instructor's)
+runs *here*, in a fresh namespace with the real numpy/torch, where the names the
+student defined are :class:`~course_rnn.grading.remote.RemoteObject` proxies. A test
+passes only when its code ran to completion here, within its time limit.
+
+Progress is appended to the job's events file, one JSON line per cell, so whatever was
+decided before a crash or a notebook timeout still counts.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import io
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from course_rnn.grading.remote import (
+    ChannelClosed,
+    ChannelTimeout,
+    ProtocolError,
+    RemoteObject,
+    StudentCodeError,
+)
+from course_rnn.grading.sandbox import KernelProcess
+
+MAX_RESTARTS = 3
+MODULE_ROOTS = {
+    "numpy", "torch", "math", "cmath", "random", "statistics", "itertools", "functools",
+    "collections", "course_rnn", "scipy", "sklearn", "matplotlib", "time", "string", "re",
+    "operator", "typing", "dataclasses",
+}  # fmt: skip
+
+
+class TestTimeout(BaseException):
+    """The test cell ran past its time limit (BaseException: tests cannot swallow it)."""
+
+
+class CappedText(io.StringIO):
+    """A text buffer that keeps at most ``cap`` characters."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__()
+        self.cap, self.dropped = cap, False
+
+    def write(self, text: str) -> int:
+        room = self.cap - self.tell()
+        if room <= 0:
+            self.dropped = True
+            return len(text)
+        if len(text) > room:
+            self.dropped = True
+        return super().write(text[:room]) and len(text)
+
+
+def referenced_names(source: str) -> set[str]:
+    """Names a test cell reads that it does not import itself, builtins excluded."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    used, imported = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            used.add(node.id)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                imported.add((alias.asname or alias.name).split(".")[0])
+    return used - imported - set(dir(builtins))
+
+
+def failure_message(exc: BaseException, cell_timeout: float) -> str:
+    """What the student reads when a test fails: never the test's source."""
+    if isinstance(exc, TestTimeout | ChannelTimeout):
+        return (
+            f"the test did not finish within the {cell_timeout:g} s time limit "
+            "(your code is too slow or never returns)"
+        )
+    if isinstance(exc, ChannelClosed):
+        return (
+            "your kernel stopped while this test was calling your code "
+            "(it crashed, exited or ran out of memory or CPU time)"
+        )
+    if isinstance(exc, ProtocolError):
+        return f"your code returned something the grader cannot read ({exc})"
+    if isinstance(exc, StudentCodeError):
+        return f"your code raised {exc.type_name}: {exc.remote_message}"[:4000]
+    text = str(exc)
+    if isinstance(exc, AssertionError):
+        return f"AssertionError: {text}"[:4000] if text else "AssertionError: a check failed"
+    return f"{type(exc).__name__}: {text}"[:4000]
+
+
+class Runner:
+    """Runs one merged notebook: student cells in the kernel, tests here."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.cells: list[dict[str, Any]] = job["cells"]
+        self.limits = _limits(job["limits"])
+        self.workdir = Path(job["workdir"])
+        self.events = open(job["events"], "a", buffering=1)  # noqa: SIM115
+        self.deadline = time.monotonic() + float(self.limits.notebook_timeout_s)
+        self.kernel: KernelProcess | None = None
+        self.replay: list[int] = []
+        self.restarts = 0
+        self.broken = ""  # why the kernel cannot be used any more
+        self.count = 0
+        self.uid = int(job.get("uid", 0))
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.events.write(json.dumps(event) + "\n")
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def cell_budget(self) -> float:
+        return max(0.0, min(float(self.limits.cell_timeout_s), self.remaining()))
+
+    # -- kernel life cycle ----------------------------------------------------------
+    def new_kernel(self) -> KernelProcess:
+        return KernelProcess(self.workdir, self.limits, list(self.job.get("forbid", [])), self.uid)
+
+    def ensure_kernel(self) -> bool:
+        """A live kernel with the student's earlier cells re-run, or False (see broken)."""
+        while True:
+            if self.kernel is not None and self.kernel.channel is not None and self.kernel.alive():
+                return True
+            if self.broken:
+                return False
+            if self.kernel is not None:
+                self.kernel.kill()
+                self.restarts += 1
+                if self.restarts > MAX_RESTARTS:
+                    self.broken = f"the kernel was restarted {MAX_RESTARTS} times; giving up"
+                    return False
+            else:
+                self.kernel = self.new_kernel()
+            if self.remaining() <= 0:
+                self.broken = "the notebook time limit was reached"
+                return False
+            try:
+                self.kernel.start(timeout=min(120.0, max(1.0, self.remaining())))
+            except (ChannelClosed, ChannelTimeout, ProtocolError, OSError) as exc:
+                self.kernel.kill()
+                self.broken = f"the sandboxed kernel could not start ({exc})"
+                return False
+            for i in list(self.replay):
+                try:
+                    reply = self.kernel.execute(self.cells[i]["source"], self.cell_budget())
+                except (ChannelClosed, ChannelTimeout, ProtocolError):
+                    self.replay.remove(i)  # behaved differently this time: leave it out
+                    self.kernel.kill()
+                    break
+                else:
+                    del reply
+            else:
+                return True
+
+    # -- cells ------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            for i, cell in enumerate(self.cells):
+                if cell["cell_type"] != "code":
+                    continue
+                try:
+                    if cell["kind"] == "test":
+                        self.run_test(i, cell)
+                    elif cell["source"].strip():
+                        self.run_student(i, cell)
+                except Exception as exc:  # noqa: BLE001 - costs this cell only
+                    if self.kernel is not None:
+                        self.kernel.kill()
+                    message = f"the grader could not run this cell ({type(exc).__name__})"
+                    event = {"cell": i, "outputs": [_error(message)]}
+                    if cell["kind"] == "test":
+                        event["test"] = {"passed": False, "message": message}
+                    self.emit(event)
+        finally:
+            if self.kernel is not None:
+                self.kernel.close()
+            self.events.close()
+
+    def run_student(self, i: int, cell: dict[str, Any]) -> None:
+        if self.remaining() <= 0:
+            self.emit({"cell": i, "outputs": [_error("notebook time limit reached; not run")]})
+            return
+        if not self.ensure_kernel():
+            self.emit({"cell": i, "outputs": [_error(f"not run: {self.broken}")]})
+            return
+        budget = self.cell_budget()
+        try:
+            reply = self.kernel.execute(cell["source"], budget)
+        except ChannelTimeout:
+            self.kernel.kill()
+            self.emit(
+                {"cell": i, "outputs": [_error(f"this cell ran past the {budget:g} s time limit")]}
+            )
+            return
+        except (ChannelClosed, ProtocolError, StudentCodeError) as exc:
+            reason = self.kernel.exit_reason(wait=2.0)
+            self.kernel.kill()
+            self.emit(
+                {
+                    "cell": i,
+                    "outputs": [_error(f"the kernel stopped during this cell ({reason})")],
+                    "note": str(exc)[:200],
+                }
+            )
+            return
+        self.replay.append(i)
+        self.count += 1
+        self.emit({"cell": i, "outputs": _clean_outputs(reply.get("outputs")), "count": self.count})
+
+    def run_test(self, i: int, cell: dict[str, Any]) -> None:
+        out = CappedText(max(1000, int(self.limits.max_output_bytes) // 10))
+        passed, message = False, ""
+        budget = self.cell_budget()
+        if budget <= 0:
+            message = "not run: the notebook time limit was reached"
+        elif not self.ensure_kernel():
+            message = f"not run: {self.broken}"
+        else:
+            passed, message = self._judge(cell, out, budget)
+        self.count += 1
+        outputs = []
+        if out.getvalue():
+            outputs.append({"output_type": "stream", "name": "stdout", "text": out.getvalue()})
+        if not passed:
+            outputs.append(_error(message, ename="TestFailed"))
+        self.emit(
+            {
+                "cell": i,
+                "count": self.count,
+                "outputs": outputs,
+                "test": {"passed": passed, "message": message},
+            }
+        )
+
+    def _judge(self, cell: dict[str, Any], out: CappedText, budget: float) -> tuple[bool, str]:
+        kernel = self.kernel
+        kernel.callbacks.clear()
+        kernel.on_output = out.write
+        kernel.channel.deadline = time.monotonic() + budget
+        ns: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+
+        def on_alarm(signum, frame):
+            raise TestTimeout()
+
+        old = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, budget + 0.5)
+        try:
+            names = sorted(referenced_names(cell["source"]))
+            values = kernel.channel.request("names", names) if names else {}
+            if not isinstance(values, dict):
+                raise ProtocolError("bad names reply")
+            for name, value in values.items():
+                if isinstance(name, str) and name in names:
+                    ns[name] = _bind(value)
+            code = compile(cell["source"], f"<test {cell.get('grade_id')}>", "exec")
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(code, ns)  # noqa: S102 - the instructor's test cell, in the trusted process
+            return True, ""
+        except BaseException as exc:  # noqa: BLE001 - every failure is a verdict
+            if isinstance(exc, TestTimeout | ChannelTimeout | ChannelClosed | ProtocolError):
+                kernel.kill()  # its state is unknown now: restart before the next cell
+            return False, failure_message(exc, float(self.limits.cell_timeout_s))
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+            kernel.on_output = None
+
+
+def _bind(value: Any) -> Any:
+    """A student's module becomes the trusted side's own import of that module."""
+    if isinstance(value, RemoteObject) and value._module:
+        name = value._module
+        if name.split(".")[0] in MODULE_ROOTS and name != "course_rnn.scratch":
+            try:
+                return importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - keep the proxy
+                return value
+    return value
+
+
+def _error(message: str, ename: str = "GradingError") -> dict[str, Any]:
+    return {"output_type": "error", "ename": ename, "evalue": message, "traceback": [message]}
+
+
+def _clean_outputs(outputs: Any) -> list[dict[str, Any]]:
+    """Keep only well-formed outputs (the kernel is not trusted to produce them)."""
+    clean = []
+    for out in outputs if isinstance(outputs, list) else []:
+        if not isinstance(out, dict):
+            continue
+        kind = out.get("output_type")
+        if kind == "stream" and out.get("name") in ("stdout", "stderr"):
+            clean.append(
+                {"output_type": "stream", "name": out["name"], "text": str(out.get("text", ""))}
+            )
+        elif kind in ("display_data", "execute_result") and isinstance(out.get("data"), dict):
+            data = {
+                k: v
+                for k, v in out["data"].items()
+                if k in ("text/plain", "image/png", "image/jpeg") and isinstance(v, str)
+            }
+            if data:
+                clean.append({"output_type": kind, "data": data})
+        elif kind == "error":
+            tb = out.get("traceback")
+            clean.append(
+                {
+                    "output_type": "error",
+                    "ename": str(out.get("ename", "Error"))[:200],
+                    "evalue": str(out.get("evalue", ""))[:4000],
+                    "traceback": [str(t) for t in tb][:50] if isinstance(tb, list) else [],
+                }
+            )
+    return clean
+
+
+def _limits(data: dict[str, Any]):
+    from course_rnn.grading.limits import Limits
+
+    return Limits(**data)
+
+
+def main() -> None:
+    """Entry point: ``python -I -m course_rnn.grading.runner JOB.json``."""
+    job = json.loads(Path(sys.argv[1]).read_text())
+    os.chdir(job.get("cwd", "/"))
+    Runner(job).run()
+
+
+if __name__ == "__main__":
+    main()
