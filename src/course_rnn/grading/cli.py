@@ -1,0 +1,111 @@
+"""``course-rnn grade``: one command from a folder (or zip) of submissions to grades.
+
+Example::
+
+    course-rnn grade 02_rnn_forward ~/Downloads/submissions.zip --out grading/02 \\
+        --due 2026-03-01T23:59 --timezone Europe/Berlin --late-penalty "10%/day,max=50%"
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from course_rnn.grading.executor import Limits
+from course_rnn.grading.late import parse_due, parse_penalty
+from course_rnn.grading.pipeline import GradeRun, find_course_root, run_grading
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``grade`` subcommand's arguments to ``parser``."""
+    parser.add_argument("assignment", help="assignment name, e.g. 02_rnn_forward")
+    parser.add_argument(
+        "submissions",
+        type=Path,
+        help="folder of <student_id>/<notebook>.ipynb (or Blackboard files), or a zip of one",
+    )
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="students graded in parallel (default: CPU count, %(default)s here)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help=f"seconds per notebook (default {Limits().notebook_timeout_s:g}); also caps each cell",
+    )
+    parser.add_argument(
+        "--db",
+        default=None,
+        help="gradebook URL (default sqlite:///<course root>/gradebook.db), "
+        "e.g. postgresql://user@host/gradebook",
+    )
+    parser.add_argument(
+        "--course-root",
+        type=Path,
+        default=None,
+        help="course folder with nbgrader_config.py and the source notebooks "
+        "(default: nearest one at or above the current folder)",
+    )
+    parser.add_argument("--due", default=None, help="due date, ISO 8601, e.g. 2026-03-01T23:59")
+    parser.add_argument(
+        "--timezone",
+        default="UTC",
+        help="IANA zone for --due and LMS file-name times without an offset (default UTC)",
+    )
+    parser.add_argument(
+        "--late-penalty",
+        default="none",
+        help="none | zero | P%%/UNIT[,max=Q%%][,grace=Mm], UNIT minute|hour|day|week "
+        "(default none)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="regrade everyone, even unchanged submissions"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``course-rnn grade``; returns the exit code (0 done, 2 bad input, 130 stopped)."""
+    try:
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        limits = Limits()
+        if args.timeout is not None:
+            if args.timeout <= 0:
+                raise ValueError(f"--timeout must be positive seconds, got {args.timeout}")
+            limits = replace(
+                limits,
+                notebook_timeout_s=args.timeout,
+                cell_timeout_s=min(limits.cell_timeout_s, args.timeout),
+            )
+        due = parse_due(args.due, args.timezone) if args.due else None
+        policy = parse_penalty(args.late_penalty)
+        root = (args.course_root or find_course_root()).resolve()
+        if not root.is_dir():
+            raise ValueError(f"course root {root} is not a folder")
+        grade_run = GradeRun(
+            assignment=args.assignment,
+            submissions=args.submissions.resolve(),
+            out=args.out.resolve(),
+            course_root=root,
+            db_url=args.db,
+            workers=args.workers,
+            limits=limits,
+            due=due,
+            late_policy=policy,
+            lms_timezone=args.timezone,
+            force=args.force,
+        )
+        summary = run_grading(grade_run)
+    except ValueError as exc:
+        print(f"course-rnn grade: {exc}", file=sys.stderr)
+        return 2
+    return 130 if summary.interrupted else 0

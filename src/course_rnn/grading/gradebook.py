@@ -1,0 +1,311 @@
+"""The nbgrader gradebook as the system of record: register, score, penalise, export.
+
+Everything here goes through nbgrader's own API (``nbgrader.api.Gradebook``, its
+``SaveCells`` preprocessor chain, its ``CsvExportPlugin``), so the database is exactly
+what ``nbgrader autograde`` would leave: the formgrader, ``nbgrader export`` and
+``nbgrader generate_feedback`` all work on it. Only the parent process of a grading run
+calls these functions; grading workers never open the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.plugins.export import CsvExportPlugin
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearOutput,
+    ClearSolutions,
+    ComputeChecksums,
+    LockCells,
+    SaveCells,
+)
+from sqlalchemy.exc import SAWarning
+from traitlets.config import Config
+
+from course_rnn.grading.late import LatePolicy
+
+__all__ = [
+    "AssignmentInfo",
+    "CellInfo",
+    "apply_late_penalties",
+    "default_db_url",
+    "export_grades",
+    "has_submission",
+    "record_student",
+    "register_assignment",
+    "student_scores",
+]
+
+
+@dataclass
+class CellInfo:
+    """One nbgrader cell of the source notebook that the gradebook tracks.
+
+    ``kind`` is "test" (autograded test cell), "manual" (manually graded answer),
+    "task" (manually graded task) or "answer" (autograded answer: code, no points).
+    ``released`` is the cell's source as students receive it.
+    """
+
+    grade_id: str
+    kind: str
+    max_points: float
+    released: str
+
+
+@dataclass
+class AssignmentInfo:
+    """The gradebook's view of an assignment: notebook name -> tracked cells, in order."""
+
+    name: str
+    notebooks: dict[str, list[CellInfo]] = field(default_factory=dict)
+    duedate: datetime | None = None
+
+    @property
+    def max_score(self) -> float:
+        """Total points of the assignment (tests, manual answers and tasks)."""
+        return sum(c.max_points for cells in self.notebooks.values() for c in cells)
+
+
+def _alembic_on_path() -> None:
+    """nbgrader runs the ``alembic`` script by name when it creates a database; in a
+    virtual environment that is not activated, it sits beside the Python interpreter."""
+    if shutil.which("alembic") is None:
+        here = str(Path(sys.executable).parent)
+        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+
+
+_alembic_on_path()
+
+
+def default_db_url(course_root: Path) -> str:
+    """nbgrader's default: ``gradebook.db`` (SQLite) in the course root."""
+    return f"sqlite:///{(course_root / 'gradebook.db').resolve()}"
+
+
+def _kind(cell: nbformat.NotebookNode) -> str | None:
+    if utils.is_task(cell):
+        return "task"
+    if utils.is_grade(cell) and utils.is_solution(cell):
+        return "manual"
+    if utils.is_grade(cell):
+        return "test"
+    if utils.is_solution(cell):
+        return "answer"
+    return None
+
+
+def register_assignment(
+    db_url: str,
+    assignment: str,
+    sources: dict[str, Path],
+    duedate: datetime | None = None,
+    course_id: str = "default_course",
+    config: Config | None = None,
+) -> AssignmentInfo:
+    """Record ``assignment`` and its source notebooks' cells in the gradebook.
+
+    Runs the part of nbgrader's ``generate_assignment`` chain that feeds the database
+    (LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums,
+    SaveCells) on each source notebook in memory. ``duedate`` (naive UTC) replaces the
+    stored due date when given; ``config`` is the course's nbgrader configuration (answer
+    stubs and the like). Raises ``ValueError`` when nbgrader refuses, e.g. graded
+    cells were added or removed after students were already graded in this database.
+    """
+    info = AssignmentInfo(assignment)
+    with Gradebook(db_url, course_id) as gb:
+        if duedate is not None:
+            gb.update_or_create_assignment(assignment, duedate=duedate)
+        else:
+            gb.update_or_create_assignment(assignment)
+        info.duedate = gb.find_assignment(assignment).duedate
+    for name, path in sources.items():
+        nb = nbformat.read(path, as_version=4)
+        resources = {"nbgrader": {"notebook": name, "assignment": assignment, "db_url": db_url}}
+        steps = [LockCells, ClearSolutions, ClearOutput, CheckCellMetadata, ComputeChecksums]
+        chain = [step(config=config or Config()) for step in [*steps, SaveCells]]
+        try:
+            for step in chain:
+                nb, resources = step.preprocess(nb, resources)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"nbgrader refused to update {assignment}/{name} in the gradebook: {exc}. "
+                "Grade the changed notebook into a new database (--db) or remove the old "
+                "submissions first."
+            ) from exc
+        cells = []
+        for cell in nb.cells:
+            kind = _kind(cell)
+            if kind is None:
+                continue
+            points = float(cell.metadata.nbgrader.get("points", 0) or 0)
+            if kind == "answer":
+                points = 0.0
+            cells.append(CellInfo(cell.metadata.nbgrader["grade_id"], kind, points, cell.source))
+        info.notebooks[name] = cells
+    return info
+
+
+def _unanswered(student_source: str | None, released: str) -> bool:
+    return student_source is None or student_source.strip() == released.strip()
+
+
+def record_student(
+    db_url: str,
+    info: AssignmentInfo,
+    student_id: str,
+    timestamp: datetime | None,
+    outcome: dict,
+    course_id: str = "default_course",
+) -> None:
+    """Write one student's autograded scores into the gradebook.
+
+    ``outcome["notebooks"][name]`` holds ``tests`` (dicts with grade_id, points,
+    passed) and ``answers`` (grade_id -> the student's source of answer cells). Test
+    cells get ``auto_score``; an unchanged or missing manually graded answer gets 0 and
+    "No response." (as nbgrader does); other manual answers are left for the formgrader.
+    Manual scores already given are kept.
+    """
+    with Gradebook(db_url, course_id) as gb:
+        gb.update_or_create_student(student_id)
+        with warnings.catch_warnings():
+            # nbgrader's add_submission trips SQLAlchemy's autoflush warnings (harmless).
+            warnings.simplefilter("ignore", SAWarning)
+            gb.update_or_create_submission(info.name, student_id, timestamp=timestamp)
+        for name, cells in info.notebooks.items():
+            result = outcome["notebooks"].get(name, {})
+            points = {t["grade_id"]: float(t["points"]) for t in result.get("tests", [])}
+            answers = result.get("answers", {})
+            for cell in cells:
+                student_source = answers.get(cell.grade_id)
+                if cell.kind in ("test", "manual", "task"):
+                    grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
+                    if cell.kind == "test":
+                        got = points.get(cell.grade_id, 0.0)
+                        grade.auto_score = min(max(got, 0.0), cell.max_points)
+                    elif cell.kind == "manual" and _unanswered(student_source, cell.released):
+                        grade.auto_score = 0.0
+                    else:
+                        grade.auto_score = None
+                    grade.needs_manual_grade = (
+                        grade.manual_score is not None or grade.auto_score is None
+                    )
+                if cell.kind in ("manual", "task", "answer"):
+                    comment = gb.find_comment(cell.grade_id, name, info.name, student_id)
+                    unanswered = cell.kind != "task" and _unanswered(student_source, cell.released)
+                    comment.auto_comment = "No response." if unanswered else None
+        gb.db.commit()
+
+
+def apply_late_penalties(
+    db_url: str,
+    assignment: str,
+    student_ids: list[str],
+    policy: LatePolicy,
+    course_id: str = "default_course",
+) -> dict[str, float]:
+    """Set each notebook's late penalty from the current scores; return totals per student.
+
+    Mirrors nbgrader's ``AssignLatePenalties``: the penalty is computed per notebook from
+    its score and the submission's lateness (extensions included) and never exceeds the
+    score. Re-run after manual grading, so penalties follow the final scores.
+    """
+    totals: dict[str, float] = {}
+    with Gradebook(db_url, course_id) as gb:
+        for student_id in student_ids:
+            try:
+                submission = gb.find_submission(assignment, student_id)
+            except MissingEntry:
+                continue
+            late = submission.total_seconds_late
+            total = 0.0
+            for notebook in submission.notebooks:
+                penalty = policy.penalty(notebook.score, late) if late > 0 else 0.0
+                penalty = min(max(penalty, 0.0), notebook.score)
+                notebook.late_submission_penalty = penalty if penalty > 0 else None
+                total += penalty
+            totals[student_id] = total
+        gb.db.commit()
+    return totals
+
+
+def student_scores(
+    db_url: str, info: AssignmentInfo, student_id: str, course_id: str = "default_course"
+) -> dict:
+    """The gradebook's current scores for one student, for feedback and reports.
+
+    Returns ``{"score", "max_score", "penalty", "seconds_late", "timestamp",
+    "notebooks": {name: {grade_id: {"score", "max_score", "needs_manual_grade",
+    "pending"}}}}``; ``pending`` means not scored yet (a written answer to grade by hand),
+    and then ``score`` is None.
+    """
+    with Gradebook(db_url, course_id) as gb:
+        submission = gb.find_submission(info.name, student_id)
+        out = {
+            "score": float(submission.score),
+            "max_score": float(submission.max_score),
+            "penalty": float(submission.late_submission_penalty or 0.0),
+            "seconds_late": float(submission.total_seconds_late),
+            "timestamp": submission.timestamp,
+            "notebooks": {},
+        }
+        for name, cells in info.notebooks.items():
+            per_cell = {}
+            for cell in cells:
+                if cell.kind == "answer":
+                    continue
+                grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
+                pending = grade.manual_score is None and grade.auto_score is None
+                per_cell[cell.grade_id] = {
+                    "score": None if pending or grade.score is None else float(grade.score),
+                    "max_score": float(grade.max_score),
+                    "needs_manual_grade": bool(grade.needs_manual_grade),
+                    "pending": pending,
+                }
+            out["notebooks"][name] = per_cell
+    return out
+
+
+def has_submission(
+    db_url: str, assignment: str, student_id: str, course_id: str = "default_course"
+) -> bool:
+    """Whether the gradebook already holds ``student_id``'s submission of ``assignment``."""
+    with Gradebook(db_url, course_id) as gb:
+        try:
+            gb.find_submission(assignment, student_id)
+        except MissingEntry:
+            return False
+    return True
+
+
+def export_grades(
+    db_url: str, assignment: str, dest: Path, course_id: str = "default_course"
+) -> None:
+    """Write ``dest`` with nbgrader's ``CsvExportPlugin`` for one assignment.
+
+    The columns and values are nbgrader's own (``nbgrader export`` writes the same);
+    rows are sorted by student id so the file does not depend on database order.
+    """
+    with tempfile.TemporaryDirectory(prefix="course-rnn-export-") as tmp:
+        raw = Path(tmp) / "grades.csv"
+        with Gradebook(db_url, course_id) as gb:
+            CsvExportPlugin(to=str(raw), assignment=[assignment]).export(gb)
+        text = raw.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    header, rows = lines[0], lines[1:]
+    keys = header.split(",")
+    index = keys.index("student_id")
+    rows.sort(key=lambda line: next(csv.reader(io.StringIO(line)))[index])
+    dest.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")

@@ -1,0 +1,222 @@
+"""Late submissions: due dates, timestamps from LMS file names, and graded penalties.
+
+nbgrader knows only two late policies ("none" and "zero"). This module adds a
+configurable one, ``P%/day`` style, as an nbgrader ``LateSubmissionPlugin`` subclass, so
+the same policy also works with stock ``nbgrader autograde``::
+
+    c.AssignLatePenalties.plugin_class = "course_rnn.grading.late.GradedLatePenalty"
+    c.GradedLatePenalty.spec = "10%/day,max=50%"
+
+All datetimes here are naive UTC, as nbgrader stores them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil import parser as dateparser
+from nbgrader.plugins.latesubmission import LateSubmissionPlugin
+from traitlets import Unicode
+
+__all__ = [
+    "GradedLatePenalty",
+    "LatePolicy",
+    "parse_due",
+    "parse_lms_timestamp",
+    "parse_penalty",
+    "read_timestamp_file",
+]
+
+_UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+
+# Blackboard Learn "download assignment" names:
+#   <Assignment>_<username>_attempt_2026-03-01-23-59-59_<original file name>
+_BLACKBOARD = re.compile(
+    r"_attempt_(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})-(?P<h>\d{2})-(?P<mi>\d{2})-(?P<s>\d{2})"
+)
+# D2L Brightspace folder and file names: "123-456 - Smith, Jo - Mar 1, 2026 1159 PM - x.ipynb"
+_D2L = re.compile(
+    r" - (?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<hm>\d{3,4}) (?P<ampm>[AP]M)"
+)
+# ISO-like stamps anywhere in a name: 2026-03-01T23-59-59, 2026-03-01_23:59:59, 20260301T235959
+_ISO = re.compile(
+    r"(?P<y>\d{4})-?(?P<mo>\d{2})-?(?P<d>\d{2})[T_ ](?P<h>\d{2})[-:]?(?P<mi>\d{2})[-:]?(?P<s>\d{2})"
+    r"(?P<tz>Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r}: expected an IANA name such as 'UTC' or 'Europe/Berlin'"
+        ) from exc
+
+
+def _to_utc_naive(moment: datetime, lms_timezone: str) -> datetime:
+    """Convert ``moment`` (aware, or naive in ``lms_timezone``) to naive UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_zone(lms_timezone))
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def parse_due(text: str, timezone: str = "UTC") -> datetime:
+    """Parse a due date given on the command line into naive UTC.
+
+    Accepts ISO 8601 (``2026-03-01T23:59``, ``2026-03-01 23:59:00+01:00``); a date and
+    time without an offset is read in ``timezone``. A bare date means the end of that
+    day (23:59:59).
+    """
+    text = text.strip()
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot read due date {text!r}: expected ISO 8601 such as "
+            f"'2026-03-01T23:59' or '2026-03-01T23:59:00+01:00'"
+        ) from exc
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        moment = moment.replace(hour=23, minute=59, second=59)
+    return _to_utc_naive(moment, timezone)
+
+
+def parse_lms_timestamp(name: str, lms_timezone: str = "UTC") -> datetime | None:
+    """Submission time encoded in an LMS download's file or folder name, as naive UTC.
+
+    Recognised: Blackboard (``..._attempt_2026-03-01-23-59-59_...``), D2L Brightspace
+    (``... - Mar 1, 2026 1159 PM - ...``) and ISO-like stamps (``2026-03-01T23-59-59``,
+    optionally with ``Z`` or ``+01:00``). LMS stamps carry no offset: they are read in
+    ``lms_timezone`` (the LMS server's zone). Returns None when the name has no stamp.
+    """
+    match = _BLACKBOARD.search(name)
+    if match:
+        parts = [int(match[k]) for k in ("y", "mo", "d", "h", "mi", "s")]
+        return _to_utc_naive(datetime(*parts), lms_timezone)
+    match = _D2L.search(name)
+    if match:
+        hm = match["hm"].zfill(4)
+        moment = datetime.strptime(
+            f"{match['mon']} {match['d']} {match['y']} {hm[:2]}:{hm[2:]} {match['ampm']}",
+            "%b %d %Y %I:%M %p",
+        )
+        return _to_utc_naive(moment, lms_timezone)
+    match = _ISO.search(name)
+    if match:
+        parts = [int(match[k]) for k in ("y", "mo", "d", "h", "mi", "s")]
+        try:
+            moment = datetime(*parts)
+        except ValueError:
+            return None
+        if match["tz"]:
+            tz = match["tz"]
+            if tz != "Z":
+                sign = 1 if tz[0] == "+" else -1
+                digits = tz[1:].replace(":", "")
+                offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
+                return moment - timedelta(minutes=offset)
+            return moment
+        return _to_utc_naive(moment, lms_timezone)
+    return None
+
+
+def read_timestamp_file(path: Path, lms_timezone: str = "UTC") -> datetime:
+    """Read nbgrader's ``timestamp.txt`` (``2026-03-01 23:59:59.123456 UTC``) as naive UTC."""
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        raise ValueError(f"{path} is empty: expected a time such as '2026-03-01 23:59:59 UTC'")
+    try:
+        moment = dateparser.parse(text)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(
+            f"cannot read {path}: expected a time such as '2026-03-01 23:59:59 UTC', "
+            f"got {text[:60]!r}"
+        ) from exc
+    return _to_utc_naive(moment, lms_timezone)
+
+
+@dataclass(frozen=True)
+class LatePolicy:
+    """A late penalty: ``percent`` of the notebook score per started ``unit`` late.
+
+    ``zero`` takes every point; ``percent == 0`` means no penalty. ``cap`` (percent)
+    bounds the total penalty; ``grace_s`` seconds after the due date are free.
+    """
+
+    percent: float = 0.0
+    unit_s: int = 86400
+    cap: float = 100.0
+    zero: bool = False
+    grace_s: float = 0.0
+
+    def penalty(self, score: float, seconds_late: float) -> float:
+        """Points to subtract from ``score`` for a submission ``seconds_late`` late."""
+        if seconds_late <= self.grace_s or score <= 0:
+            return 0.0
+        if self.zero:
+            return float(score)
+        units = math.ceil((seconds_late - self.grace_s) / self.unit_s)
+        fraction = min(self.percent * units, self.cap) / 100.0
+        return round(min(score, score * fraction), 6)
+
+    def describe(self) -> str:
+        """The policy in words, for feedback and reports."""
+        if self.zero:
+            return "a late submission scores 0"
+        if self.percent == 0:
+            return "no late penalty"
+        unit = next(k for k, v in _UNIT_SECONDS.items() if v == self.unit_s)
+        text = f"{self.percent:g}% of the score per started {unit} late"
+        if self.cap < 100:
+            text += f", at most {self.cap:g}%"
+        if self.grace_s:
+            text += f", after {self.grace_s / 60:g} minutes of grace"
+        return text
+
+
+_SPEC = re.compile(
+    r"(?P<pct>\d+(?:\.\d+)?)%/(?P<unit>minute|hour|day|week)"
+    r"(?:,max=(?P<cap>\d+(?:\.\d+)?)%)?(?:,grace=(?P<grace>\d+)m)?"
+)
+
+
+def parse_penalty(spec: str) -> LatePolicy:
+    """Parse a penalty spec: ``none``, ``zero`` or ``P%/UNIT[,max=Q%][,grace=Mm]``.
+
+    UNIT is minute, hour, day or week; e.g. ``10%/day,max=50%`` or ``2%/hour,grace=15m``.
+    """
+    text = spec.strip().lower().replace(" ", "")
+    if text == "none":
+        return LatePolicy()
+    if text == "zero":
+        return LatePolicy(zero=True)
+    match = _SPEC.fullmatch(text)
+    if not match:
+        raise ValueError(
+            f"cannot read late penalty {spec!r}: expected 'none', 'zero' or "
+            f"'P%/UNIT[,max=Q%][,grace=Mm]' with UNIT minute|hour|day|week, "
+            f"e.g. '10%/day,max=50%'"
+        )
+    percent = float(match["pct"])
+    cap = float(match["cap"]) if match["cap"] else 100.0
+    if percent > 100 or cap > 100:
+        raise ValueError(f"late penalty {spec!r}: percentages must be at most 100")
+    grace = float(match["grace"]) * 60 if match["grace"] else 0.0
+    return LatePolicy(percent, _UNIT_SECONDS[match["unit"]], cap, False, grace)
+
+
+class GradedLatePenalty(LateSubmissionPlugin):
+    """nbgrader late-submission plugin applying a :class:`LatePolicy` spec."""
+
+    spec = Unicode("none", help="Penalty spec, e.g. '10%/day,max=50%'.").tag(config=True)
+
+    def late_submission_penalty(
+        self, student_id: str, score: float, total_seconds_late: float
+    ) -> float | None:
+        """Points to subtract from one notebook's ``score`` (nbgrader's plugin API)."""
+        return parse_penalty(self.spec).penalty(score or 0.0, total_seconds_late)

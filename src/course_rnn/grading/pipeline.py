@@ -1,0 +1,415 @@
+"""Grade a whole class: submissions in, gradebook, grades.csv, feedback and report out.
+
+The parent process owns the nbgrader gradebook; a pool of worker processes runs one
+student at a time through SANDBOX's ``grade_notebook`` and sends back plain data. Each
+finished student is committed to the gradebook and to a small state file under
+``OUT_DIR/.grading/`` before the next result is read, so an interrupted run resumes
+where it stopped, and a re-run regrades only students whose files changed.
+
+Output layout (``OUT_DIR``)::
+
+    grades.csv                              nbgrader's export format, one row per student
+    feedback/<student>/<assignment>/<nb>.html
+    autograded/<student>/<assignment>/<nb>.ipynb   executed notebooks (for the formgrader)
+    report.md, report.html, score_histogram.png, pass_rates.png
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+import nbformat
+from traitlets.config import Config
+
+from course_rnn.grading import gradebook as gbk
+from course_rnn.grading.executor import Limits
+from course_rnn.grading.late import LatePolicy
+from course_rnn.grading.submissions import Rejected, Submission, discover, extract_zip
+
+__all__ = ["GradeRun", "RunSummary", "find_course_root", "grade_student", "run_grading"]
+
+# Bump when a change here changes grades, so old state files are not reused.
+STATE_VERSION = 1
+STATE_DIR = ".grading"
+
+
+def find_course_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` (default: cwd) with ``nbgrader_config.py``."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    return here
+
+
+def course_settings(root: Path) -> tuple[str, str, Config]:
+    """``(course_id, source_directory, config)`` from the course's ``nbgrader_config.py``."""
+    course_id, source_dir, config = "default_course", "source", Config()
+    config_file = root / "nbgrader_config.py"
+    if config_file.is_file():
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
+        course_dir = config.get("CourseDirectory", {})
+        course_id = str(course_dir.get("course_id", course_id))
+        source_dir = str(course_dir.get("source_directory", source_dir))
+    return course_id, source_dir, config
+
+
+@dataclass
+class GradeRun:
+    """Everything one ``course-rnn grade`` invocation needs (paths absolute)."""
+
+    assignment: str
+    submissions: Path
+    out: Path
+    course_root: Path
+    db_url: str | None = None
+    workers: int = 1
+    limits: Limits = field(default_factory=Limits)
+    due: datetime | None = None
+    late_policy: LatePolicy = field(default_factory=LatePolicy)
+    lms_timezone: str = "UTC"
+    force: bool = False
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the command's summary and for tests."""
+
+    graded: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    max_score: float = 0.0
+    seconds: float = 0.0
+    notebook_seconds: float = 0.0
+    interrupted: bool = False
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fingerprint(sources: dict[str, Path], sub: Submission, limits: Limits) -> str:
+    blob = {
+        "version": STATE_VERSION,
+        "sources": {name: _sha256(p) for name, p in sources.items()},
+        "files": {name: _sha256(p) for name, p in sorted(sub.files.items())},
+        "limits": asdict(limits),
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+def _answers(executed: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> source of every answer/task cell in an executed notebook (first wins)."""
+    answers: dict[str, str] = {}
+    for cell in executed.get("cells", []):
+        nbg = cell.get("metadata", {}).get("nbgrader", {})
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if isinstance(gid, str) and (nbg.get("solution") or nbg.get("task")):
+            source = cell.get("source", "")
+            answers.setdefault(gid, source if isinstance(source, str) else "".join(source))
+    return answers
+
+
+def grade_student(task: dict) -> dict:
+    """Grade one student's notebooks (runs in a worker process; never raises).
+
+    ``task`` holds plain data: ``student_id``, ``assignment``, ``sources`` (notebook name
+    -> source path), ``files`` (notebook name -> submitted path), ``limits`` (a dict of
+    :class:`Limits` fields) and ``autograded`` (folder for executed notebooks).
+    Returns ``{"student_id", "notebooks": {name: {"tests", "problems", "answers",
+    "seconds", "submitted"}}}`` with tests as dicts of :class:`TestResult` fields.
+    """
+    from course_rnn.grading.executor import grade_notebook
+
+    limits = Limits(**task["limits"])
+    student = task["student_id"]
+    outcome: dict = {"student_id": student, "notebooks": {}}
+    with tempfile.TemporaryDirectory(prefix="course-rnn-grade-") as tmp:
+        for name, source in task["sources"].items():
+            entry: dict = {"tests": [], "problems": [], "answers": {}, "seconds": 0.0}
+            entry["submitted"] = name in task["files"]
+            outcome["notebooks"][name] = entry
+            if name not in task["files"]:
+                entry["problems"].append(f"{name}.ipynb was not submitted")
+                continue
+            start = time.perf_counter()
+            try:
+                result = grade_notebook(
+                    Path(source), Path(task["files"][name]), Path(tmp) / name, limits
+                )
+            except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the class
+                entry["problems"].append(f"grading failed: {type(exc).__name__}: {exc}")
+            else:
+                entry["tests"] = [asdict(t) for t in result.tests]
+                entry["problems"] = [str(p) for p in result.problems]
+                entry["answers"] = _answers(result.executed)
+                dest = Path(task["autograded"]) / student / task["assignment"] / f"{name}.ipynb"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    nbformat.write(result.executed, str(dest))
+                except Exception as exc:  # noqa: BLE001
+                    entry["problems"].append(f"executed notebook not saved: {exc}")
+            entry["seconds"] = round(time.perf_counter() - start, 3)
+    return outcome
+
+
+def _worker_init() -> None:
+    # Ctrl-C goes to the parent, which stops the pool in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _write_state(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _failed_outcome(student: str, sources: dict[str, Path], reason: str) -> dict:
+    notebooks = {
+        name: {"tests": [], "problems": [reason], "answers": {}, "seconds": 0.0, "submitted": True}
+        for name in sources
+    }
+    return {"student_id": student, "notebooks": notebooks}
+
+
+def _run_pool(tasks: list[dict], workers: int, on_result, sources: dict[str, Path]) -> list[dict]:
+    """Run ``tasks`` in a process pool, calling ``on_result(outcome)`` as each finishes.
+
+    A worker process that dies (it should not: the executor contains the student code)
+    breaks the pool; the unfinished tasks are then retried one at a time, each in a fresh
+    one-worker pool, so only the student who kills it loses points. Returns the tasks
+    not finished (non-empty only after an interrupt).
+    """
+    context = multiprocessing.get_context("spawn")
+    pending = list(tasks)
+    isolate = False
+    while pending:
+        batch = pending[:1] if isolate else pending
+        size = 1 if isolate else max(1, min(workers, len(batch)))
+        pool = ProcessPoolExecutor(size, mp_context=context, initializer=_worker_init)
+        futures: dict[Future, dict] = {pool.submit(grade_student, t): t for t in batch}
+        done_ids: set[str] = set()
+        broken = False
+        try:
+            remaining = set(futures)
+            while remaining:
+                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: futures[f]["student_id"]):
+                    task = futures[future]
+                    try:
+                        outcome = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        if isolate:
+                            outcome = _failed_outcome(
+                                task["student_id"],
+                                sources,
+                                "the grading process died while running this submission",
+                            )
+                        else:
+                            continue
+                    except Exception as exc:  # noqa: BLE001
+                        outcome = _failed_outcome(
+                            task["student_id"], sources, f"grading failed: {exc}"
+                        )
+                    on_result(outcome)
+                    done_ids.add(task["student_id"])
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            return [t for t in pending if t["student_id"] not in done_ids]
+        pool.shutdown(wait=True, cancel_futures=True)
+        pending = [t for t in pending if t["student_id"] not in done_ids]
+        if broken:
+            isolate = True
+    return []
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
+    """Grade every submission of ``run.assignment`` and write all outputs to ``run.out``.
+
+    Raises ``ValueError`` for instructor errors (unknown assignment, unreadable zip,
+    nbgrader refusing the source); a bad submission never raises.
+    """
+    from course_rnn.grading.feedback import write_feedback
+    from course_rnn.grading.report import write_report
+
+    log = log or sys.stdout
+    started = time.perf_counter()
+    summary = RunSummary()
+    course_id, source_dir, config = course_settings(run.course_root)
+    source_folder = run.course_root / source_dir / run.assignment
+    sources = {p.stem: p for p in sorted(source_folder.glob("*.ipynb"))}
+    if not sources:
+        known = sorted(p.name for p in (run.course_root / source_dir).glob("*") if p.is_dir())
+        raise ValueError(
+            f"no source notebook for assignment {run.assignment!r}: expected "
+            f"{source_folder}/*.ipynb (assignments found: {', '.join(known) or 'none'})"
+        )
+    run.out.mkdir(parents=True, exist_ok=True)
+    state_dir = run.out / STATE_DIR
+    state_dir.mkdir(exist_ok=True)
+    db_url = run.db_url or gbk.default_db_url(run.course_root)
+
+    folder = run.submissions
+    if folder.is_file() and folder.suffix.lower() == ".zip":
+        unpacked = state_dir / "unpacked"
+        summary.rejected.extend(extract_zip(folder, unpacked))
+        folder = unpacked
+    elif not folder.is_dir():
+        raise ValueError(
+            f"submissions {run.submissions} is neither a folder nor a .zip file: expected "
+            "a folder of <student_id>/<notebook>.ipynb or a zip of one"
+        )
+    subs, rejected = discover(folder, list(sources), run.lms_timezone)
+    summary.rejected.extend(rejected)
+    for entry in summary.rejected:
+        print(f"rejected {entry.entry!r}: {entry.reason}", file=log)
+
+    info = gbk.register_assignment(db_url, run.assignment, sources, run.due, course_id, config)
+    summary.max_score = info.max_score
+
+    outcomes: dict[str, dict] = {}
+    tasks = []
+    by_id = {s.student_id: s for s in subs}
+    for sub in subs:
+        fingerprint = _fingerprint(sources, sub, run.limits)
+        state = _read_state(state_dir / f"{sub.student_id}.json")
+        if not run.force and state and state.get("fingerprint") == fingerprint:
+            outcomes[sub.student_id] = state["outcome"]
+            summary.reused.append(sub.student_id)
+            # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
+            gbk.record_student(
+                db_url, info, sub.student_id, sub.timestamp, state["outcome"], course_id
+            )
+            continue
+        tasks.append(
+            {
+                "student_id": sub.student_id,
+                "assignment": run.assignment,
+                "sources": {n: str(p) for n, p in sources.items()},
+                "files": {n: str(p) for n, p in sub.files.items()},
+                "limits": asdict(run.limits),
+                "autograded": str(run.out / "autograded"),
+                "fingerprint": fingerprint,
+            }
+        )
+    if summary.reused:
+        print(
+            f"reusing {len(summary.reused)} student(s) graded by an earlier run "
+            "(unchanged files; --force regrades them)",
+            file=log,
+        )
+    fingerprints = {t["student_id"]: t["fingerprint"] for t in tasks}
+    total = len(tasks)
+
+    def on_result(outcome: dict) -> None:
+        student = outcome["student_id"]
+        sub = by_id[student]
+        gbk.record_student(db_url, info, student, sub.timestamp, outcome, course_id)
+        _write_state(
+            state_dir / f"{student}.json",
+            {"fingerprint": fingerprints[student], "outcome": outcome},
+        )
+        outcomes[student] = outcome
+        summary.graded.append(student)
+        got = sum(t["points"] for nb in outcome["notebooks"].values() for t in nb["tests"])
+        auto_max = sum(
+            c.max_points for cells in info.notebooks.values() for c in cells if c.kind == "test"
+        )
+        seconds = sum(nb["seconds"] for nb in outcome["notebooks"].values())
+        trouble = [p for nb in outcome["notebooks"].values() for p in nb["problems"]]
+        note = f"  ({len(trouble)} problem(s): {trouble[0][:70]})" if trouble else ""
+        print(
+            f"[{len(summary.graded):>{len(str(total))}}/{total}] {student:<20} "
+            f"tests {_fmt(got)}/{_fmt(auto_max)}  {seconds:5.1f} s{note}",
+            file=log,
+            flush=True,
+        )
+
+    workers = max(1, run.workers)
+    if tasks:
+        print(f"grading {total} student(s) with {min(workers, total)} worker(s)", file=log)
+    left = _run_pool(tasks, workers, on_result, sources)
+    if left:
+        summary.interrupted = True
+        print(
+            f"interrupted: {len(summary.graded)} student(s) graded and saved, {len(left)} "
+            "left; run the same command again to resume",
+            file=log,
+        )
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    students = sorted(outcomes)
+    gbk.apply_late_penalties(db_url, run.assignment, students, run.late_policy, course_id)
+    scores = {s: gbk.student_scores(db_url, info, s, course_id) for s in students}
+    for student in students:
+        problems = [p for nb in outcomes[student]["notebooks"].values() for p in nb["problems"]]
+        problems += by_id[student].notes if not by_id[student].files else []
+        if problems:
+            summary.problems[student] = problems
+        summary.scores[student] = scores[student]["score"] - scores[student]["penalty"]
+        summary.notebook_seconds += sum(
+            nb["seconds"] for nb in outcomes[student]["notebooks"].values()
+        )
+    write_feedback(run.out / "feedback", info, sources, outcomes, scores, run.late_policy)
+    gbk.export_grades(db_url, run.assignment, run.out / "grades.csv", course_id)
+    write_report(run.out, info, outcomes, scores, summary, run.late_policy)
+    summary.seconds = time.perf_counter() - started
+    _print_summary(run, summary, log)
+    return summary
+
+
+def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
+    n = len(summary.scores)
+    print("", file=log)
+    print(
+        f"{run.assignment}: {n} student(s) in grades.csv; {len(summary.graded)} graded now, "
+        f"{len(summary.reused)} reused; {summary.seconds:.1f} s",
+        file=log,
+    )
+    if n:
+        values = sorted(summary.scores.values())
+        mean = sum(values) / n
+        print(
+            f"score: mean {mean:.1f}, median {values[n // 2]:.1f}, min {values[0]:g}, "
+            f"max {values[-1]:g} (of {summary.max_score:g})",
+            file=log,
+        )
+    if summary.problems:
+        print(f"{len(summary.problems)} submission(s) lost points to problems:", file=log)
+        for student, problems in summary.problems.items():
+            print(f"  {student}: {problems[0]}", file=log)
+    if summary.rejected:
+        print(f"{len(summary.rejected)} entry(ies) rejected (not graded):", file=log)
+        for entry in summary.rejected:
+            print(f"  {entry.entry!r}: {entry.reason}", file=log)
+    print(f"outputs in {run.out}: grades.csv, feedback/, report.md, report.html", file=log)

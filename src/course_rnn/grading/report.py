@@ -1,0 +1,203 @@
+"""The class report: score histogram, per-question pass rates, and who needs attention.
+
+Writes ``score_histogram.png`` and ``pass_rates.png`` (matplotlib, no pyplot state),
+``report.md`` and ``report.html`` into the output folder. Same inputs give the same
+files: nothing depends on the clock.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from course_rnn.grading.gradebook import AssignmentInfo
+from course_rnn.grading.late import LatePolicy
+
+__all__ = ["pass_rates", "write_report"]
+
+_PNG_META = {"Software": None}
+
+
+def pass_rates(info: AssignmentInfo, outcomes: dict[str, dict]) -> dict[str, float]:
+    """Fraction of students who passed each autograded test, keyed ``notebook/grade_id``."""
+    rates: dict[str, float] = {}
+    n = len(outcomes)
+    for name, cells in info.notebooks.items():
+        for cell in cells:
+            if cell.kind != "test":
+                continue
+            passed = 0
+            for outcome in outcomes.values():
+                tests = outcome["notebooks"].get(name, {}).get("tests", [])
+                passed += any(t["grade_id"] == cell.grade_id and t["passed"] for t in tests)
+            rates[f"{name}/{cell.grade_id}"] = passed / n if n else 0.0
+    return rates
+
+
+def _histogram(path: Path, finals: list[float], max_score: float) -> None:
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.add_subplot()
+    top = max_score if max_score > 0 else 1.0
+    bins = [top * i / 10 for i in range(11)]
+    ax.hist(finals, bins=bins, color="#3b6ea5", edgecolor="white")
+    ax.set_xlim(0, top)
+    ax.set_xlabel(f"score (of {top:g})")
+    ax.set_ylabel("students")
+    ax.set_title(f"Scores of {len(finals)} students")
+    fig.tight_layout()
+    fig.savefig(path, metadata=_PNG_META)
+
+
+def _rates_plot(path: Path, rates: dict[str, float]) -> None:
+    names = list(rates)
+    fig = Figure(figsize=(6, 0.6 + 0.35 * max(1, len(names))), dpi=100)
+    ax = fig.add_subplot()
+    ax.barh(range(len(names)), [100 * rates[k] for k in names], color="#4c9a6a")
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("students who passed (%)")
+    ax.set_title("Pass rate per autograded test")
+    fig.tight_layout()
+    fig.savefig(path, metadata=_PNG_META)
+
+
+def write_report(
+    out: Path,
+    info: AssignmentInfo,
+    outcomes: dict[str, dict],
+    scores: dict[str, dict],
+    summary,
+    policy: LatePolicy,
+) -> dict[str, Path]:
+    """Write the class report files into ``out``; return them by kind.
+
+    ``scores`` are the gradebook's per-student scores, ``summary`` the run's
+    :class:`~course_rnn.grading.pipeline.RunSummary` (problems and rejected entries).
+    """
+    students = sorted(outcomes)
+    finals = [scores[s]["score"] - scores[s]["penalty"] for s in students]
+    rates = pass_rates(info, outcomes)
+    paths = {
+        "histogram": out / "score_histogram.png",
+        "pass_rates": out / "pass_rates.png",
+        "markdown": out / "report.md",
+        "html": out / "report.html",
+    }
+    _histogram(paths["histogram"], finals, info.max_score)
+    _rates_plot(paths["pass_rates"], rates)
+
+    n = len(finals)
+    ordered = sorted(finals)
+    pending = [
+        s
+        for s in students
+        if any(g["pending"] for nb in scores[s]["notebooks"].values() for g in nb.values())
+    ]
+    late = [s for s in students if scores[s]["seconds_late"] > 0]
+    lines = [f"# Grading report: {info.name}", ""]
+    lines += [
+        "| students graded | mean | median | min | max | points possible |",
+        "|---|---|---|---|---|---|",
+    ]
+    if n:
+        lines.append(
+            f"| {n} | {sum(finals) / n:.1f} | {ordered[n // 2]:g} | {ordered[0]:g} | "
+            f"{ordered[-1]:g} | {info.max_score:g} |"
+        )
+    else:
+        lines.append(f"| 0 | – | – | – | – | {info.max_score:g} |")
+    lines += ["", "![Score histogram](score_histogram.png)", ""]
+    lines += ["## Pass rate per autograded test", "", "| test | passed |", "|---|---|"]
+    lines += [f"| `{k}` | {100 * v:.0f}% |" for k, v in rates.items()]
+    lines += ["", "![Pass rates](pass_rates.png)", ""]
+    lines += ["## Submissions that could not be graded fully", ""]
+    if summary.problems:
+        lines += ["| student | what went wrong |", "|---|---|"]
+        for student, problems in sorted(summary.problems.items()):
+            text = "; ".join(p.replace("|", "\\|").replace("\n", " ") for p in problems)
+            lines.append(f"| {student} | {text} |")
+    else:
+        lines.append("None.")
+    lines += ["", "## Entries rejected (not graded)", ""]
+    if summary.rejected:
+        lines += ["| entry | reason |", "|---|---|"]
+        for entry in summary.rejected:
+            reason = entry.reason.replace("|", "\\|")
+            lines.append(f"| `{entry.entry}` | {reason} |")
+    else:
+        lines.append("None.")
+    lines += ["", "## Late submissions", "", f"Policy: {policy.describe()}.", ""]
+    if late:
+        lines += ["| student | hours late | penalty |", "|---|---|---|"]
+        for s in late:
+            lines.append(
+                f"| {s} | {scores[s]['seconds_late'] / 3600:.1f} | {scores[s]['penalty']:g} |"
+            )
+    else:
+        lines.append("None.")
+    lines += ["", "## Manual grading", ""]
+    lines.append(
+        f"{len(pending)} student(s) have written answers waiting in the formgrader"
+        + (": " + ", ".join(pending) if pending else ".")
+    )
+    markdown = "\n".join(lines) + "\n"
+    paths["markdown"].write_text(markdown, encoding="utf-8")
+    paths["html"].write_text(_markdown_to_html(markdown, info.name), encoding="utf-8")
+    return paths
+
+
+def _markdown_to_html(markdown: str, title: str) -> str:
+    """The tiny Markdown subset :func:`write_report` emits, as a standalone HTML page."""
+    e = html.escape
+    body: list[str] = []
+    table: list[list[str]] = []
+
+    def flush() -> None:
+        if not table:
+            return
+        head, *rows = table
+        body.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
+        body.append("</thead><tbody>")
+        for row in rows:
+            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+        body.append("</tbody></table>")
+        table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")]
+            if all(set(c) <= {"-"} for c in cells):
+                continue
+            table.append([_inline(e(c)) for c in cells])
+            continue
+        flush()
+        if line.startswith("# "):
+            body.append(f"<h1>{e(line[2:])}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{e(line[3:])}</h2>")
+        elif line.startswith("!["):
+            alt, src = line[2:].split("](")
+            body.append(f'<p><img src="{e(src.rstrip(")"))}" alt="{e(alt)}"></p>')
+        elif line:
+            body.append(f"<p>{e(line)}</p>")
+    flush()
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+        "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem}"
+        "img{max-width:100%}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Grading report: {e(title)}</title><style>{style}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _inline(text: str) -> str:
+    """Backticks to <code> (the only inline markup the report uses)."""
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
