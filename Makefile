@@ -26,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 setup: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -n -W --keep-going
+	bash book/assets/vendor.sh && $(BIN)/jupyter-book build . -n -W --keep-going
 
 test: book
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,84 @@
+"""Interactive explorers for the book (ipywidgets), each with a static twin for the HTML.
+
+A widget needs a running kernel to redraw, so every explorer comes as two functions: one
+that draws the figure for given settings (used for the static figure in the book) and one
+that wires that drawing to sliders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+
+from .analysis import matrix_with_spectral_radius, recurrence_gradient_norms
+from .plots import COLORS
+
+__all__ = ["gradient_norms_through_time", "plot_gradient_flow", "gradient_explorer"]
+
+ACTIVATIONS = ("linear", "tanh", "relu")
+
+
+def gradient_norms_through_time(
+    rho: float, T: int, activation: str = "tanh", H: int = 64, seed: int = 0
+) -> np.ndarray:
+    """||dL/dh_t|| for t = 1..T, shape (T,), for a recurrence with spectral radius ``rho``.
+
+    W_hh is ``rho`` times a random orthogonal (H, H) matrix; the loss reads h_T only (see
+    :func:`course_rnn.analysis.recurrence_gradient_norms`).
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
+    if int(T) != T or T < 2:
+        raise ValueError(f"T: expected an integer >= 2, got {T!r}")
+    W = matrix_with_spectral_radius(H, rho, kind="orthogonal", seed=seed)
+    return recurrence_gradient_norms(W, int(T), nonlinearity=activation, seed=seed)
+
+
+def plot_gradient_flow(
+    rhos: Sequence[float] = (0.9, 1.0, 1.1),
+    T: int = 100,
+    activation: str = "tanh",
+    ax: Axes | None = None,
+    H: int = 64,
+) -> Axes:
+    """Plot ||dL/dh_t|| against the distance T - t for each spectral radius in ``rhos``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    cmap = plt.get_cmap("viridis")
+    for i, rho in enumerate(rhos):
+        norms = gradient_norms_through_time(rho, T, activation, H)
+        k = np.arange(T)[::-1]  # steps back from T
+        color = cmap(i / max(len(rhos) - 1, 1)) if len(rhos) > 1 else COLORS["rnn"]
+        ax.semilogy(k, np.maximum(norms, 1e-300), label=rf"$\rho$ = {rho:g}", color=color)
+    ax.axhline(1.0, color=COLORS["baseline"], lw=0.8, ls=":")
+    ax.set_xlabel("steps back from the loss, T - t")
+    ax.set_ylabel(r"$\|\partial L / \partial h_t\|$")
+    ax.set_title(f"{activation}, H = {H}, T = {T}")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
+    """Sliders for the spectral radius, the sequence length and the activation.
+
+    Returns an ``ipywidgets`` interactive whose output redraws :func:`plot_gradient_flow`
+    with the chosen radius (and 0.9 and 1.1 times it, for comparison).
+    """
+    import ipywidgets as w
+
+    def show(rho: float, T: int, activation: str) -> None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        plot_gradient_flow((round(0.9 * rho, 3), rho, round(1.1 * rho, 3)), T, activation, ax)
+        plt.show()
+
+    return w.interactive(
+        show,
+        rho=w.FloatSlider(value=rho, min=0.5, max=2.0, step=0.05, description="spectral radius"),
+        T=w.IntSlider(value=T, min=10, max=300, step=10, description="T"),
+        activation=w.Dropdown(
+            options=list(ACTIVATIONS), value=activation, description="activation"
+        ),
+    )
