@@ -298,3 +298,67 @@ def test_student_errors_keep_their_builtin_base_class() -> None:
     assert isinstance(err, ValueError) and isinstance(err, remote.StudentCodeError)
     assert "ShapeError: x has shape (2,)" in str(err)
     assert not isinstance(remote.student_error("SystemExit", "SystemExit", ""), SystemExit)
+
+
+# ------------------------------------------------------------- through the command line
+CLI_CASES = [
+    "patches_numpy_builtins_sys_modules",
+    "transformers_hooks_fake_prints",
+    "reads_solutions_and_other_students",
+    "edits_gradebook",
+    "writes_outside_scratch",
+    "detached_processes",
+    "kills_parent",
+    "os_exit_after_answer",
+    "forbidden_call",
+    "malformed_json",
+    "duplicated_test_cells",
+    "edited_metadata",
+]
+
+
+@pytest.mark.slow
+@needs_bwrap
+def test_course_rnn_grade_batch_grades_hostile_submissions_correctly(tmp_path: Path) -> None:
+    """One `course-rnn grade` batch: hostile submissions, each followed by a correct one."""
+    import csv
+    import subprocess
+
+    pytest.importorskip("course_rnn.grading.pipeline", reason="grading pipeline not available")
+    root = tmp_path / "course"
+    (root / "solutions").mkdir(parents=True)
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.source_directory = 'solutions'\n"
+    )
+    source = tiny.write_source(root / "solutions" / "tiny")
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    (canary / "keep.txt").write_text("unchanged")
+    ctx = cases.Context(str(source), str(root / "gradebook.db"), str(source), str(canary),
+                        str(Path(remote.__file__).resolve().parent.parent), 9, MARKER)  # fmt: skip
+    by_name = {c.name: c for c in cases.CASES}
+    subs = tmp_path / "subs"
+    expected = {}
+    for i, name in enumerate(CLI_CASES):
+        hostile, correct = f"h{i:02d}", f"ok{i:02d}"
+        for student, text in ((hostile, by_name[name].build(ctx)), (correct, None)):
+            path = subs / student / "tiny.ipynb"
+            path.parent.mkdir(parents=True)
+            if text is None:
+                nbformat.write(tiny.build_student(), str(path))
+            else:
+                path.write_text(text)
+        expected[hostile], expected[correct] = by_name[name].score, tiny.MAX_SCORE
+    before = _tree_hash(canary), source.read_bytes()
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "course_rnn", "grade", "tiny", str(subs), "--out", str(out),
+           "--workers", "2", "--timeout", "60", "--course-root", str(root)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    if "not yet available" in proc.stderr:
+        pytest.skip("course-rnn grade is not available yet")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(out / "grades.csv", newline="") as f:
+        rows = {r["student_id"]: float(r["score"]) for r in csv.DictReader(f)}
+    assert rows == pytest.approx(expected), {k: (rows.get(k), v) for k, v in expected.items()}
+    assert (_tree_hash(canary), source.read_bytes()) == before
+    assert _marked_processes() == []

@@ -8,6 +8,7 @@ of the source. It never raises for a bad submission: whatever was lost is listed
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -170,9 +171,17 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+_UIDS = itertools.count()
+
+
 def _sandbox_uid() -> int:
-    """An unprivileged uid for this submission's kernel (distinct per parallel run)."""
-    return 200_000 + (os.getpid() * 7919 + int(time.monotonic() * 1000)) % 100_000
+    """An unprivileged uid for this submission's kernel (distinct per parallel run).
+
+    ``RLIMIT_NPROC`` counts processes per uid, so parallel sandboxes must not share one.
+    """
+    return (
+        200_000 + (os.getpid() * 7919 + next(_UIDS) * 104_729 + time.time_ns() // 10**6) % 100_000
+    )
 
 
 def _assemble(

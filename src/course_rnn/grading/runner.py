@@ -95,7 +95,10 @@ def failure_message(exc: BaseException, cell_timeout: float) -> str:
     if isinstance(exc, ProtocolError):
         return f"your code returned something the grader cannot read ({exc})"
     if isinstance(exc, StudentCodeError):
-        return f"your code raised {exc.type_name}: {exc.remote_message}"[:4000]
+        if not exc.remote_message and exc.type_name == "NotImplementedError":
+            return "your code raised NotImplementedError (is the answer cell filled in?)"
+        detail = f": {exc.remote_message}" if exc.remote_message else ""
+        return f"your code raised {exc.type_name}{detail}"[:4000]
     text = str(exc)
     if isinstance(exc, AssertionError):
         return f"AssertionError: {text}"[:4000] if text else "AssertionError: a check failed"
