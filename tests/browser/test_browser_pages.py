@@ -1,0 +1,97 @@
+"""Every page of the built book, loaded from localhost in Chromium, works offline.
+
+One test per check and page, so a failure names the page and what is wrong there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from book_site import PageVisit, Site, read_static
+
+pytestmark = pytest.mark.browser
+
+Visit = Callable[[str], PageVisit]
+Known = Callable[[str, str, list[str]], list[str]]
+
+
+def test_page_loads_without_console_errors(page_path: str, visit: Visit, known: Known) -> None:
+    errors = known("console", page_path, visit(page_path).console_errors)
+    assert errors == [], f"{page_path}: console errors:\n" + "\n".join(errors)
+
+
+def test_page_has_no_failed_requests(page_path: str, visit: Visit, known: Known) -> None:
+    failed = known("failed", page_path, visit(page_path).failed_requests)
+    assert failed == [], f"{page_path}: failed requests:\n" + "\n".join(failed)
+
+
+def test_page_requests_nothing_outside_localhost(
+    page_path: str, visit: Visit, known: Known
+) -> None:
+    external = known("external", page_path, visit(page_path).external_requests)
+    assert external == [], (
+        f"{page_path}: requests to other hosts (blocked; the book must be offline-complete):\n"
+        + "\n".join(external)
+    )
+
+
+def test_every_image_loads(page_path: str, visit: Visit, known: Known) -> None:
+    broken = [img["src"] for img in visit(page_path).images if img["natural_width"] == 0]
+    broken = known("image-load", page_path, broken)
+    assert broken == [], f"{page_path}: images that did not load:\n" + "\n".join(broken)
+
+
+def test_every_image_has_alt_text(page_path: str, visit: Visit, known: Known) -> None:
+    # Decorative images may opt out explicitly (aria-hidden / role=presentation).
+    missing = [
+        img["src"]
+        for img in visit(page_path).images
+        if not img["hidden"] and not (img["alt"] or "").strip()
+    ]
+    missing = known("alt", page_path, missing)
+    assert missing == [], f"{page_path}: images without alt text:\n" + "\n".join(missing)
+
+
+def test_math_is_typeset_by_mathjax(page_path: str, visit: Visit, known: Known) -> None:
+    seen = visit(page_path)
+    if seen.math_count:
+        assert seen.mathjax, f"{page_path}: has {seen.math_count} math elements, no MathJax"
+    untypeset = known("math", page_path, seen.untypeset)
+    assert untypeset == [], f"{page_path}: math elements MathJax did not typeset:\n" + "\n".join(
+        untypeset
+    )
+
+
+def test_no_raw_tex_left_in_text(page_path: str, visit: Visit, known: Known) -> None:
+    raw = known("raw-tex", page_path, visit(page_path).raw_tex)
+    assert raw == [], f"{page_path}: raw TeX delimiters in the text:\n" + "\n".join(raw)
+
+
+def _broken_link(href: str, site: Site) -> str | None:
+    """Why a same-site link is broken, or None when it resolves (other sites: None)."""
+    target = site.local_file(href)
+    if target is None:
+        return None
+    if not target.is_file():
+        return f"missing file {target.relative_to(site.root).as_posix()}"
+    fragment = unquote(urlsplit(href).fragment)
+    if fragment and target.suffix == ".html":
+        rel = target.relative_to(site.root).as_posix()
+        if fragment not in read_static(rel, site.root).ids:
+            return f"no element with id '{fragment}' in {rel}"
+    return None
+
+
+def test_internal_links_resolve(page_path: str, visit: Visit, site: Site, known: Known) -> None:
+    broken = []
+    for link in visit(page_path).links:
+        scheme = urlsplit(link["href"]).scheme
+        if scheme not in ("http", "https") or link["raw"] in ("#", ""):
+            continue  # mailto:, javascript:, and the theme's '#' buttons
+        why = _broken_link(link["href"], site)
+        if why:
+            broken.append(f"'{link['text']}' -> {link['raw']}: {why}")
+    broken = known("links", page_path, broken)
+    assert broken == [], f"{page_path}: broken internal links:\n" + "\n".join(broken)
