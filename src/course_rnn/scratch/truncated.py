@@ -2,7 +2,7 @@
 
 Full BPTT stores all T steps and sends every gradient back to step 1. Truncated BPTT cuts
 the sequence into chunks of k steps. It runs the chunks in order, carrying the hidden
-state forward (so the forward values do not change at all), but treats the state that
+state forward (so the forward values are those of the full pass), but treats the state that
 enters a chunk as a constant: the chunk's backward pass stops there ("detached").
 
 What that costs: the loss at step t reaches the weights only through the steps of its
@@ -34,7 +34,8 @@ def truncated_bptt(
     parameters stay fixed across chunks (this computes the truncated gradient; a
     training loop would also update between chunks).
 
-    Returns ``out`` (N, T, H), identical to the full forward pass, and the gradients:
+    Returns ``out`` (N, T, H), the full forward pass's values (equal up to float rounding:
+    the input matmul runs chunk by chunk, which may change the last bit), and the gradients:
     each parameter's is the sum of the chunks' gradients; ``x`` (N, T, D) holds for
     each step the gradient of the losses in its own chunk only; ``h0`` (``c0``) comes
     from the first chunk only.
