@@ -14,12 +14,13 @@ import numpy as np
 from ._shapes import check_dout, check_inputs, check_step_inputs
 
 
+def _check_nonlinearity(nonlinearity: str) -> None:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"nonlinearity is {nonlinearity!r}; expected 'tanh' or 'relu'")
+
+
 def _activate(a: np.ndarray, nonlinearity: str) -> np.ndarray:
-    if nonlinearity == "tanh":
-        return np.tanh(a)
-    if nonlinearity == "relu":
-        return np.maximum(a, 0)
-    raise ValueError(f"nonlinearity is {nonlinearity!r}; expected 'tanh' or 'relu'")
+    return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
 
 
 def _activation_grad(h: np.ndarray, nonlinearity: str) -> np.ndarray:
@@ -41,6 +42,7 @@ def rnn_cell_forward(
 
     Returns the new hidden state h_t (N, H) and a cache for ``rnn_cell_backward``.
     """
+    _check_nonlinearity(nonlinearity)
     x_t, states, p = check_step_inputs(x_t, {"h_prev": h_prev}, params, G=1)
     h_prev = states["h_prev"]
     a = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]  # (N, H)
@@ -80,7 +82,7 @@ def rnn_forward(
     ``weight_hh`` (H, H), ``bias_ih`` (H,), ``bias_hh`` (H,). Returns ``out`` (N, T, H),
     the hidden states h_1..h_T, and a cache for ``rnn_backward``. Runs in x's float dtype.
     """
-    _activate(np.zeros(1), nonlinearity)  # reject an unknown nonlinearity early
+    _check_nonlinearity(nonlinearity)
     x, states, p, s = check_inputs(x, {"h0": h0}, params, G=1)
     # The input's share of every step does not depend on h: one matmul for all steps.
     xw = x @ p["weight_ih"].T + p["bias_ih"]  # (N, T, D) @ (D, H) -> (N, T, H)
@@ -88,6 +90,7 @@ def rnn_forward(
     out = np.empty((s.N, s.T, s.H), dtype=x.dtype)
     h = states["h0"]
     for t in range(s.T):
+        # the step of rnn_cell_forward, with the input's share already computed
         h = _activate(xw[:, t] + h @ W_hh_T + p["bias_hh"], nonlinearity)  # (N, H)
         out[:, t] = h
     cache = {"x": x, "h0": states["h0"], "params": p, "out": out, "nonlinearity": nonlinearity}
@@ -107,7 +110,7 @@ def rnn_backward(dout: np.ndarray, cache: dict) -> dict[str, np.ndarray]:
     dh = np.zeros_like(h0)  # the gradient arriving at h_t from step t+1 (none after T)
     for t in reversed(range(T)):
         dh = dh + dout[:, t]  # h_t feeds the loss at step t and the step t+1
-        da[:, t] = dh * _activation_grad(out[:, t], cache["nonlinearity"])  # through tanh
+        da[:, t] = dh * _activation_grad(out[:, t], cache["nonlinearity"])  # backprop through tanh
         dh = da[:, t] @ p["weight_hh"]  # through W_hh h_{t-1}: now dLoss/dh_{t-1}
     # The weights are shared by all steps, so their gradient is a sum over steps (and
     # over the batch): flatten (N, T) into one axis and do it in one matmul each.
