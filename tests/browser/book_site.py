@@ -75,6 +75,8 @@ KNOWN_DEFECTS: list[tuple[str, str, str]] = [
     # pydata-sphinx-theme is given an empty default mode: every page logs this error.
     # Fix: `default_mode: auto` under html_theme_options in _config.yml.
     ("console", "*", "Got invalid theme mode: . Resetting to auto."),
+    # The imports cell ends with torch.manual_seed(0), whose Generator is displayed.
+    ("reprs", "book/02_rnn_forward.html", "<torch._C.Generator at 0x"),
 ]
 
 
@@ -365,11 +367,15 @@ COLLECT_JS = r"""
       raw.push(describe(parent) + ': ' + node.textContent.trim().slice(0, 80));
     }
   }
+  // Printed objects like <torch._C.Generator at 0x7f...>: noise, and a different
+  // address in every build.
+  const reprs = [...document.querySelectorAll('.cell_output')]
+    .flatMap(el => el.textContent.match(/<[\w.]+(?: object)? at 0x[0-9a-fA-F]+>/g) || []);
   const links = [...document.querySelectorAll('a[href]')].map(a => ({
     href: a.href, raw: a.getAttribute('href'), text: a.textContent.trim().slice(0, 40),
   }));
   return {
-    images, links,
+    images, links, reprs,
     math_count: maths.length,
     untypeset,
     raw_tex: raw,
@@ -486,6 +492,7 @@ class PageVisit:
     untypeset: list[str]  # math elements without MathJax output
     raw_tex: list[str]  # text nodes with TeX delimiters left in them
     mathjax: bool
+    reprs: list[str] = field(default_factory=list)  # '<... at 0x...>' in cell outputs
     console_errors: list[str] = field(default_factory=list)
     failed_requests: list[str] = field(default_factory=list)
     external_requests: list[str] = field(default_factory=list)

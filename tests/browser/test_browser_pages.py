@@ -69,6 +69,14 @@ def test_no_raw_tex_left_in_text(page_path: str, visit: Visit, known: Known) -> 
     assert raw == [], f"{page_path}: raw TeX delimiters in the text:\n" + "\n".join(raw)
 
 
+def test_outputs_show_no_object_addresses(page_path: str, visit: Visit, known: Known) -> None:
+    reprs = known("reprs", page_path, visit(page_path).reprs)
+    assert reprs == [], (
+        f"{page_path}: code outputs print objects with memory addresses (end the cell "
+        "with ';' or assign the value): " + ", ".join(reprs)
+    )
+
+
 def _broken_link(href: str, site: Site) -> str | None:
     """Why a same-site link is broken, or None when it resolves (other sites: None)."""
     target = site.local_file(href)
