@@ -469,3 +469,51 @@ def test_check_rejects_a_missing_file(tmp_path, capsys):
 
     assert main(["check", str(tmp_path / "nope.ipynb")]) == 2
     assert "does not exist" in capsys.readouterr().out
+
+
+def _graded_cell(source: str, grade_id: str, points: float) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": True,
+        "grade_id": grade_id,
+        "locked": True,
+        "points": points,
+        "schema_version": 3,
+        "solution": False,
+        "task": False,
+    }
+    return cell
+
+
+def test_check_counts_stderr_as_failure_and_reports_broken_setup_cells(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## 1. Tiny"),
+        nbformat.v4.new_code_cell("import not_a_module_xyz"),
+        _graded_cell("value = 1", "quiet", 2),
+        _graded_cell("import sys\nsys.stderr.write('a warning\\n')", "noisy", 3),
+        _graded_cell("raise AssertionError('expected 2, got 1')", "wrong", 5),
+    ]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    report = check_notebook(path)
+    verdicts = {q.grade_id: (q.passed, q.message) for q in report.tests}
+    assert verdicts["quiet"] == (True, "")
+    assert verdicts["noisy"][0] is False and "stderr" in verdicts["noisy"][1]
+    assert verdicts["wrong"] == (False, "expected 2, got 1")
+    assert any("not_a_module_xyz" in problem for problem in report.problems)
+    assert "Visible tests: 1 of 3 passed (2 of 10 points)." in format_report(report)
+
+
+def test_release_rejects_an_unknown_assignment(monkeypatch, capsys):
+    from course_rnn.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["release", "99_nope"]) == 2
+    out = capsys.readouterr().out
+    assert "unknown assignment(s) 99_nope" in out and "01_order_matters" in out

@@ -37,6 +37,8 @@ class QuestionResult:
 class CheckReport:
     notebook: str
     questions: list[QuestionResult] = field(default_factory=list)
+    # errors in cells that are neither answers nor tests (e.g. a failed import)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def tests(self) -> list[QuestionResult]:
@@ -101,6 +103,11 @@ def check_notebook(path: Path, timeout: int = 300) -> CheckReport:
         if cell.cell_type == "markdown" and not meta.get("solution"):
             title = _heading(cell.source) or title
         if not meta.get("grade"):
+            if cell.cell_type == "code" and not meta.get("solution"):
+                message = _failure_message(cell.get("outputs", []))
+                if message and not message.startswith(("not answered yet", "the cell wrote")):
+                    first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+                    report.problems.append(f"the cell starting `{first_line}` failed: {message}")
             continue
         points = float(meta.get("points", 0))
         grade_id = meta.get("grade_id", "?")
@@ -136,6 +143,9 @@ def format_report(report: CheckReport) -> str:
         lines.append(f"  {status} {q.title} [{q.grade_id}], {points}")
         if not q.passed:
             lines.append(f"           {q.message}")
+    if report.problems:
+        lines += ["", "Other cells that failed (they may explain the failures above):"]
+        lines += [f"  - {problem}" for problem in report.problems]
     tests = report.tests
     passed = [q for q in tests if q.passed]
     earned = sum(q.points for q in passed)

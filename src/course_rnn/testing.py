@@ -271,10 +271,15 @@ class _Patches:
 
     def set(self, owner: Any, attr: str, value: Any) -> None:
         try:
-            had = attr in _vars(owner)
-        except TypeError:
-            had = True
-        old = _vars(owner)[attr] if had and attr in _vars(owner) else _getattr(owner, attr, None)
+            namespace = _vars(owner)
+        except TypeError:  # no __dict__: remember the current value
+            namespace = None
+        if namespace is None:
+            had, old = True, _getattr(owner, attr)
+        elif attr in namespace:
+            had, old = True, namespace[attr]
+        else:  # inherited or provided by __getattr__: delete ours afterwards
+            had, old = False, None
         self._undo.append((owner, attr, had, old))
         _setattr(owner, attr, value)
 
