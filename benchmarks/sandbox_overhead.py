@@ -73,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
             ROOT / "solutions/02_rnn_forward/02_rnn_forward.ipynb",
         ]
         print(f"{'notebook':<28} {'plain s':>8} {'sandboxed s':>12} {'overhead s':>11}")
-        for path in notebooks:
+        for n, path in enumerate(notebooks):
             plain, boxed = [], []
             for i in range(args.repeats):
                 order = (0, 1) if i % 2 == 0 else (1, 0)
                 for which in order:
-                    work = Path(tmp) / f"w{i}{which}"
+                    work = Path(tmp) / f"w{n}-{i}-{which}"
                     work.mkdir()
                     if which == 0:
                         plain.append(run_plain(path, work))

@@ -23,7 +23,13 @@ from typing import Any
 import nbformat
 
 from course_rnn.grading.limits import Limits
-from course_rnn.grading.merge import MergedNotebook, load_source, load_submission, merge
+from course_rnn.grading.merge import (
+    MergedNotebook,
+    forbidden_uses,
+    load_source,
+    load_submission,
+    merge,
+)
 
 __all__ = ["Limits", "NotebookResult", "TestResult", "grade_notebook"]
 
@@ -83,6 +89,7 @@ def grade_notebook(
     meta = merged.metadata.get("course_rnn")
     forbid = meta.get("forbid", []) if isinstance(meta, dict) else []
     forbid = [f for f in forbid if isinstance(f, str)] if isinstance(forbid, list) else []
+    problems.extend(forbidden_uses(merged, forbid))
     events = _run_trusted(merged, workdir, limits, forbid, problems)
     return _assemble(source.stem, merged, events, problems, limits)
 
@@ -156,6 +163,8 @@ def _run_trusted(
                 continue
             if isinstance(event, dict) and isinstance(event.get("cell"), int):
                 events[event["cell"]] = event
+        if os.environ.get("COURSE_RNN_GRADING_TRACE"):
+            print(events_path.read_text(), file=sys.stderr)
         return events
 
 

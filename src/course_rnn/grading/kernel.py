@@ -118,8 +118,57 @@ def _drop_privileges(uid: int) -> None:
         pass
 
 
+class _ModuleBlocker:
+    """A meta path finder that refuses to import forbidden modules."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        for name in self.names:
+            if fullname == name or fullname.startswith(name + "."):
+                raise ImportError(
+                    f"{name} is not allowed in this exercise: write this part yourself"
+                )
+        return None
+
+
+BLOCKER = _ModuleBlocker()
+
+
+def _forbid_module(dotted: str) -> bool:
+    """Block importing ``dotted`` when it names a module; True if it did."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(dotted)
+    except (ImportError, ValueError, AttributeError):
+        return False
+    if spec is None:
+        return False
+    BLOCKER.names.add(dotted)
+    if BLOCKER not in sys.meta_path:
+        sys.meta_path.insert(0, BLOCKER)
+    for name in [m for m in sys.modules if m == dotted or m.startswith(dotted + ".")]:
+        del sys.modules[name]
+    parent, _, leaf = dotted.rpartition(".")
+    if parent in sys.modules and hasattr(sys.modules[parent], leaf):
+        try:
+            delattr(sys.modules[parent], leaf)
+        except AttributeError:
+            pass
+    return True
+
+
 def _forbid(dotted: str) -> None:
-    """Make calls to ``dotted`` (e.g. ``torch.nn.LSTM``) raise :class:`ForbiddenError`."""
+    """Make ``dotted`` unusable: a module refuses to import, a class or function to run.
+
+    Classes (``torch.nn.LSTM``) refuse in ``__init__``, so aliases and subclasses refuse
+    too; methods (``torch.Tensor.backward``) are replaced on their class; functions
+    (``numpy.linalg.norm``) are replaced in every loaded module that binds them.
+    """
+    if _forbid_module(dotted):
+        return
     parts = dotted.split(".")
     module = None
     for i in range(len(parts) - 1, 0, -1):
@@ -149,6 +198,11 @@ def _forbid(dotted: str) -> None:
             target.__call__ = refuse
             return
         except TypeError:
+            pass
+    if isinstance(parent, type):
+        try:
+            setattr(parent, parts[-1], refuse)
+        except (TypeError, AttributeError):
             pass
     for mod in list(sys.modules.values()):
         for attr in {parts[-1], getattr(target, "__name__", parts[-1])}:

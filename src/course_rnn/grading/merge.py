@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 
 CELL_TYPES = ("code", "markdown", "raw")
+MAX_SUBMISSION_BYTES = 64 << 20
 
 
 @dataclass
@@ -113,6 +114,12 @@ def load_submission(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """
     problems: list[str] = []
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_SUBMISSION_BYTES:
+            return [], [
+                f"submission is {size / 2**20:.0f} MiB, over the {MAX_SUBMISSION_BYTES >> 20} MiB "
+                "limit; graded as empty"
+            ]
         raw = Path(path).read_bytes()
     except OSError as exc:
         return [], [f"submission could not be read ({exc.strerror or exc}); graded as empty"]
@@ -215,3 +222,43 @@ def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) ->
     for key in list(extras):
         add_extras(key)
     return MergedNotebook(cells, json.loads(json.dumps(dict(source.metadata))), problems)
+
+
+def forbidden_uses(merged: MergedNotebook, forbid: list[str]) -> list[str]:
+    """Problems naming student cells that mention a forbidden dotted name.
+
+    The sandbox makes forbidden names raise, but a student owns their kernel and could
+    undo that; this static scan points the instructor at the cell to read. A use is an
+    attribute chain ending in the name's last two parts (``nn.LSTM``) or an import of
+    it (``from torch.nn import LSTM``).
+    """
+    import ast
+
+    found: list[str] = []
+    for i, cell in enumerate(merged.cells):
+        if cell.cell_type != "code" or cell.kind not in ("answer", "extra"):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        chains = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute):
+                parts, cur = [node.attr], node.value
+                while isinstance(cur, ast.Attribute):
+                    parts.append(cur.attr)
+                    cur = cur.value
+                if isinstance(cur, ast.Name):
+                    parts.append(cur.id)
+                chains.add(".".join(reversed(parts)))
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                chains.update(f"{node.module}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                chains.update(a.name for a in node.names)
+        where = cell.grade_id or f"extra cell {i}"
+        for name in forbid:
+            tail = ".".join(name.split(".")[-2:])
+            if any(c == name or c.endswith("." + tail) or c == tail for c in chains):
+                found.append(f"'{where}' mentions forbidden {name}: check it by hand")
+    return found

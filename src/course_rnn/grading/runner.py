@@ -22,6 +22,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ class Runner:
         self.workdir = Path(job["workdir"])
         self.events = open(job["events"], "a", buffering=1)  # noqa: SIM115
         self.deadline = time.monotonic() + float(self.limits.notebook_timeout_s)
+        self.last = time.monotonic()
         self.kernel: KernelProcess | None = None
         self.replay: list[int] = []
         self.restarts = 0
@@ -123,6 +125,9 @@ class Runner:
         self.uid = int(job.get("uid", 0))
 
     def emit(self, event: dict[str, Any]) -> None:
+        now = time.monotonic()
+        event["seconds"] = round(now - self.last, 3)  # wall time since the previous event
+        self.last = now
         self.events.write(json.dumps(event) + "\n")
 
     def remaining(self) -> float:
@@ -172,7 +177,38 @@ class Runner:
                 return True
 
     # -- cells ------------------------------------------------------------------------
+    def preload(self) -> None:
+        """Import the test cells' modules in the background while student cells run.
+
+        The runner mostly waits for the kernel, so torch's import (about a second)
+        overlaps with the student's own imports instead of delaying the first test.
+        """
+        names: set[str] = set()
+        for cell in self.cells:
+            if cell["kind"] != "test":
+                continue
+            try:
+                tree = ast.parse(cell["source"])
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    names.update(a.name for a in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                    names.add(node.module)
+        wanted = sorted(n for n in names if n.split(".")[0] in MODULE_ROOTS)
+
+        def load() -> None:
+            for name in wanted:
+                try:
+                    importlib.import_module(name)
+                except Exception:  # noqa: BLE001 - the test will report it
+                    pass
+
+        threading.Thread(target=load, daemon=True).start()
+
     def run(self) -> None:
+        self.preload()
         try:
             for i, cell in enumerate(self.cells):
                 if cell["cell_type"] != "code":
