@@ -145,6 +145,9 @@ def test_malformed_notebook_is_reported_and_the_run_completes(tiny_parallel):
     section = report.split("## Submissions that could not be graded fully")[1].split("##")[0]
     assert "malformed" in section
     assert "malformed" in printed.split("lost points to problems")[1]
+    # Progress: one line per student as each finishes, then the summary.
+    assert all(f"[{i}/5]" in printed for i in range(1, 6))
+    assert "tiny: 5 student(s) in grades.csv" in printed
 
 
 def test_grades_csv_has_nbgrader_export_columns(tiny_parallel):
@@ -381,6 +384,7 @@ def test_regrading_keeps_manual_grades_and_scores_unanswered_written_answers(tmp
 
     db = f"sqlite:///{tmp_path}/gb.db"
     info = register_assignment(db, "tiny", {"tiny": TINY_SOURCE})
+    gb = Gradebook(db)
     assert info.max_score == 6.0
     outcome = {
         "notebooks": {
@@ -393,19 +397,21 @@ def test_regrading_keeps_manual_grades_and_scores_unanswered_written_answers(tmp
             }
         }
     }
-    record_student(db, info, "amy", None, outcome)
-    scores = student_scores(db, info, "amy")
+    record_student(gb, info, "amy", None, outcome)
+    scores = student_scores(gb, info, "amy")
     assert scores["score"] == 2.0 and scores["notebooks"]["tiny"]["explain"]["pending"]
-    with Gradebook(db) as gb:
-        gb.find_grade("explain", "tiny", "tiny", "amy").manual_score = 1.0
-        gb.db.commit()
-    record_student(db, info, "amy", None, outcome)  # a regrade
-    assert student_scores(db, info, "amy")["score"] == 3.0
+    with Gradebook(db) as grader:  # the formgrader, in another session
+        grader.find_grade("explain", "tiny", "tiny", "amy").manual_score = 1.0
+        grader.db.commit()
+    gb.db.expire_all()
+    record_student(gb, info, "amy", None, outcome)  # a regrade
+    assert student_scores(gb, info, "amy")["score"] == 3.0
     # The written answer left as released scores 0 without waiting for a human.
     unanswered = {"notebooks": {"tiny": {"tests": [], "answers": {"explain": "YOUR ANSWER HERE"}}}}
-    record_student(db, info, "ben", None, unanswered)
-    explain = student_scores(db, info, "ben")["notebooks"]["tiny"]["explain"]
+    record_student(gb, info, "ben", None, unanswered)
+    explain = student_scores(gb, info, "ben")["notebooks"]["tiny"]["explain"]
     assert explain["score"] == 0.0 and not explain["pending"]
+    gb.close()
 
 
 # ---------------------------------------------------------------- PostgreSQL

@@ -43,7 +43,6 @@ __all__ = [
     "apply_late_penalties",
     "default_db_url",
     "export_grades",
-    "has_submission",
     "record_student",
     "register_assignment",
     "student_scores",
@@ -163,12 +162,11 @@ def _unanswered(student_source: str | None, released: str) -> bool:
 
 
 def record_student(
-    db_url: str,
+    gb: Gradebook,
     info: AssignmentInfo,
     student_id: str,
     timestamp: datetime | None,
     outcome: dict,
-    course_id: str = "default_course",
 ) -> None:
     """Write one student's autograded scores into the gradebook.
 
@@ -176,45 +174,40 @@ def record_student(
     passed) and ``answers`` (grade_id -> the student's source of answer cells). Test
     cells get ``auto_score``; an unchanged or missing manually graded answer gets 0 and
     "No response." (as nbgrader does); other manual answers are left for the formgrader.
-    Manual scores already given are kept.
+    Manual scores already given are kept. ``gb`` is an open nbgrader ``Gradebook``.
     """
-    with Gradebook(db_url, course_id) as gb:
-        gb.update_or_create_student(student_id)
-        with warnings.catch_warnings():
-            # nbgrader's add_submission trips SQLAlchemy's autoflush warnings (harmless).
-            warnings.simplefilter("ignore", SAWarning)
-            gb.update_or_create_submission(info.name, student_id, timestamp=timestamp)
-        for name, cells in info.notebooks.items():
-            result = outcome["notebooks"].get(name, {})
-            points = {t["grade_id"]: float(t["points"]) for t in result.get("tests", [])}
-            answers = result.get("answers", {})
-            for cell in cells:
-                student_source = answers.get(cell.grade_id)
-                if cell.kind in ("test", "manual", "task"):
-                    grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
-                    if cell.kind == "test":
-                        got = points.get(cell.grade_id, 0.0)
-                        grade.auto_score = min(max(got, 0.0), cell.max_points)
-                    elif cell.kind == "manual" and _unanswered(student_source, cell.released):
-                        grade.auto_score = 0.0
-                    else:
-                        grade.auto_score = None
-                    grade.needs_manual_grade = (
-                        grade.manual_score is not None or grade.auto_score is None
-                    )
-                if cell.kind in ("manual", "task", "answer"):
-                    comment = gb.find_comment(cell.grade_id, name, info.name, student_id)
-                    unanswered = cell.kind != "task" and _unanswered(student_source, cell.released)
-                    comment.auto_comment = "No response." if unanswered else None
-        gb.db.commit()
+    gb.update_or_create_student(student_id)
+    with warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy's autoflush warnings (harmless).
+        warnings.simplefilter("ignore", SAWarning)
+        gb.update_or_create_submission(info.name, student_id, timestamp=timestamp)
+    for name, cells in info.notebooks.items():
+        result = outcome["notebooks"].get(name, {})
+        points = {t["grade_id"]: float(t["points"]) for t in result.get("tests", [])}
+        answers = result.get("answers", {})
+        for cell in cells:
+            student_source = answers.get(cell.grade_id)
+            if cell.kind in ("test", "manual", "task"):
+                grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
+                if cell.kind == "test":
+                    got = points.get(cell.grade_id, 0.0)
+                    grade.auto_score = min(max(got, 0.0), cell.max_points)
+                elif cell.kind == "manual" and _unanswered(student_source, cell.released):
+                    grade.auto_score = 0.0
+                else:
+                    grade.auto_score = None
+                grade.needs_manual_grade = (
+                    grade.manual_score is not None or grade.auto_score is None
+                )
+            if cell.kind in ("manual", "task", "answer"):
+                comment = gb.find_comment(cell.grade_id, name, info.name, student_id)
+                unanswered = cell.kind != "task" and _unanswered(student_source, cell.released)
+                comment.auto_comment = "No response." if unanswered else None
+    gb.db.commit()
 
 
 def apply_late_penalties(
-    db_url: str,
-    assignment: str,
-    student_ids: list[str],
-    policy: LatePolicy,
-    course_id: str = "default_course",
+    gb: Gradebook, assignment: str, student_ids: list[str], policy: LatePolicy
 ) -> dict[str, float]:
     """Set each notebook's late penalty from the current scores; return totals per student.
 
@@ -223,27 +216,24 @@ def apply_late_penalties(
     score. Re-run after manual grading, so penalties follow the final scores.
     """
     totals: dict[str, float] = {}
-    with Gradebook(db_url, course_id) as gb:
-        for student_id in student_ids:
-            try:
-                submission = gb.find_submission(assignment, student_id)
-            except MissingEntry:
-                continue
-            late = submission.total_seconds_late
-            total = 0.0
-            for notebook in submission.notebooks:
-                penalty = policy.penalty(notebook.score, late) if late > 0 else 0.0
-                penalty = min(max(penalty, 0.0), notebook.score)
-                notebook.late_submission_penalty = penalty if penalty > 0 else None
-                total += penalty
-            totals[student_id] = total
-        gb.db.commit()
+    for student_id in student_ids:
+        try:
+            submission = gb.find_submission(assignment, student_id)
+        except MissingEntry:
+            continue
+        late = submission.total_seconds_late
+        total = 0.0
+        for notebook in submission.notebooks:
+            penalty = policy.penalty(notebook.score, late) if late > 0 else 0.0
+            penalty = min(max(penalty, 0.0), notebook.score)
+            notebook.late_submission_penalty = penalty if penalty > 0 else None
+            total += penalty
+        totals[student_id] = total
+    gb.db.commit()
     return totals
 
 
-def student_scores(
-    db_url: str, info: AssignmentInfo, student_id: str, course_id: str = "default_course"
-) -> dict:
+def student_scores(gb: Gradebook, info: AssignmentInfo, student_id: str) -> dict:
     """The gradebook's current scores for one student, for feedback and reports.
 
     Returns ``{"score", "max_score", "penalty", "seconds_late", "timestamp",
@@ -251,48 +241,33 @@ def student_scores(
     "pending"}}}}``; ``pending`` means not scored yet (a written answer to grade by hand),
     and then ``score`` is None.
     """
-    with Gradebook(db_url, course_id) as gb:
-        submission = gb.find_submission(info.name, student_id)
-        out = {
-            "score": float(submission.score),
-            "max_score": float(submission.max_score),
-            "penalty": float(submission.late_submission_penalty or 0.0),
-            "seconds_late": float(submission.total_seconds_late),
-            "timestamp": submission.timestamp,
-            "notebooks": {},
-        }
-        for name, cells in info.notebooks.items():
-            per_cell = {}
-            for cell in cells:
-                if cell.kind == "answer":
-                    continue
-                grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
-                pending = grade.manual_score is None and grade.auto_score is None
-                per_cell[cell.grade_id] = {
-                    "score": None if pending or grade.score is None else float(grade.score),
-                    "max_score": float(grade.max_score),
-                    "needs_manual_grade": bool(grade.needs_manual_grade),
-                    "pending": pending,
-                }
-            out["notebooks"][name] = per_cell
+    submission = gb.find_submission(info.name, student_id)
+    out = {
+        "score": float(submission.score),
+        "max_score": float(submission.max_score),
+        "penalty": float(submission.late_submission_penalty or 0.0),
+        "seconds_late": float(submission.total_seconds_late),
+        "timestamp": submission.timestamp,
+        "notebooks": {},
+    }
+    for name, cells in info.notebooks.items():
+        per_cell = {}
+        for cell in cells:
+            if cell.kind == "answer":
+                continue
+            grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
+            pending = grade.manual_score is None and grade.auto_score is None
+            per_cell[cell.grade_id] = {
+                "score": None if pending or grade.score is None else float(grade.score),
+                "max_score": float(grade.max_score),
+                "needs_manual_grade": bool(grade.needs_manual_grade),
+                "pending": pending,
+            }
+        out["notebooks"][name] = per_cell
     return out
 
 
-def has_submission(
-    db_url: str, assignment: str, student_id: str, course_id: str = "default_course"
-) -> bool:
-    """Whether the gradebook already holds ``student_id``'s submission of ``assignment``."""
-    with Gradebook(db_url, course_id) as gb:
-        try:
-            gb.find_submission(assignment, student_id)
-        except MissingEntry:
-            return False
-    return True
-
-
-def export_grades(
-    db_url: str, assignment: str, dest: Path, course_id: str = "default_course"
-) -> None:
+def export_grades(gb: Gradebook, assignment: str, dest: Path) -> None:
     """Write ``dest`` with nbgrader's ``CsvExportPlugin`` for one assignment.
 
     The columns and values are nbgrader's own (``nbgrader export`` writes the same);
@@ -300,8 +275,7 @@ def export_grades(
     """
     with tempfile.TemporaryDirectory(prefix="course-rnn-export-") as tmp:
         raw = Path(tmp) / "grades.csv"
-        with Gradebook(db_url, course_id) as gb:
-            CsvExportPlugin(to=str(raw), assignment=[assignment]).export(gb)
+        CsvExportPlugin(to=str(raw), assignment=[assignment]).export(gb)
         text = raw.read_text(encoding="utf-8")
     lines = text.splitlines()
     header, rows = lines[0], lines[1:]

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TextIO
 
 import nbformat
+from nbgrader.api import Gradebook
 from traitlets.config import Config
 
 from course_rnn.grading import gradebook as gbk
@@ -258,9 +259,6 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     Raises ``ValueError`` for instructor errors (unknown assignment, unreadable zip,
     nbgrader refusing the source); a bad submission never raises.
     """
-    from course_rnn.grading.feedback import write_feedback
-    from course_rnn.grading.report import write_report
-
     log = log or sys.stdout
     started = time.perf_counter()
     summary = RunSummary()
@@ -295,6 +293,28 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
 
     info = gbk.register_assignment(db_url, run.assignment, sources, run.due, course_id, config)
     summary.max_score = info.max_score
+    # One connection for the whole run, in this process only: workers never see it.
+    with Gradebook(db_url, course_id) as gb:
+        _grade_class(run, gb, info, sources, subs, state_dir, summary, log)
+    summary.seconds = time.perf_counter() - started
+    if not summary.interrupted:
+        _print_summary(run, summary, log)
+    return summary
+
+
+def _grade_class(
+    run: GradeRun,
+    gb: Gradebook,
+    info: gbk.AssignmentInfo,
+    sources: dict[str, Path],
+    subs: list[Submission],
+    state_dir: Path,
+    summary: RunSummary,
+    log: TextIO,
+) -> None:
+    """Grade the students not graded yet, then write feedback, grades.csv and report."""
+    from course_rnn.grading.feedback import write_feedback
+    from course_rnn.grading.report import write_report
 
     outcomes: dict[str, dict] = {}
     tasks = []
@@ -306,9 +326,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             outcomes[sub.student_id] = state["outcome"]
             summary.reused.append(sub.student_id)
             # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
-            gbk.record_student(
-                db_url, info, sub.student_id, sub.timestamp, state["outcome"], course_id
-            )
+            gbk.record_student(gb, info, sub.student_id, sub.timestamp, state["outcome"])
             continue
         tasks.append(
             {
@@ -333,7 +351,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     def on_result(outcome: dict) -> None:
         student = outcome["student_id"]
         sub = by_id[student]
-        gbk.record_student(db_url, info, student, sub.timestamp, outcome, course_id)
+        gbk.record_student(gb, info, student, sub.timestamp, outcome)
         _write_state(
             state_dir / f"{student}.json",
             {"fingerprint": fingerprints[student], "outcome": outcome},
@@ -365,12 +383,11 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             "left; run the same command again to resume",
             file=log,
         )
-        summary.seconds = time.perf_counter() - started
-        return summary
+        return
 
     students = sorted(outcomes)
-    gbk.apply_late_penalties(db_url, run.assignment, students, run.late_policy, course_id)
-    scores = {s: gbk.student_scores(db_url, info, s, course_id) for s in students}
+    gbk.apply_late_penalties(gb, run.assignment, students, run.late_policy)
+    scores = {s: gbk.student_scores(gb, info, s) for s in students}
     for student in students:
         problems = [p for nb in outcomes[student]["notebooks"].values() for p in nb["problems"]]
         problems += by_id[student].notes if not by_id[student].files else []
@@ -381,11 +398,8 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             nb["seconds"] for nb in outcomes[student]["notebooks"].values()
         )
     write_feedback(run.out / "feedback", info, sources, outcomes, scores, run.late_policy)
-    gbk.export_grades(db_url, run.assignment, run.out / "grades.csv", course_id)
+    gbk.export_grades(gb, run.assignment, run.out / "grades.csv")
     write_report(run.out, info, outcomes, scores, summary, run.late_policy)
-    summary.seconds = time.perf_counter() - started
-    _print_summary(run, summary, log)
-    return summary
 
 
 def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
