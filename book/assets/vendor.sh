@@ -19,7 +19,15 @@ if [ ! -f "$vendor/.stamp" ] || [ "$stamp" -nt "$vendor/.stamp" ]; then
   nm="$here/node_modules"
   cp -r "$nm/mathjax/es5/." "$vendor/mathjax/"
   cp "$nm/requirejs/require.js" "$vendor/requirejs/require.js"
+  cp "$nm/@jupyter-widgets/html-manager/dist/embed-amd.js" "$vendor/widgets/"
+  # The manager loads its icon fonts relative to the page: book/@jupyter-widgets/...
+  # (widgets appear in chapters only). Sphinx copies _vendor_extra to the site's root.
+  extra="$here/../_vendor_extra"
+  rm -rf "$extra"
+  fonts="$extra/book/@jupyter-widgets/html-manager/dist"
+  mkdir -p "$fonts"
   find "$nm/@jupyter-widgets/html-manager/dist" -maxdepth 1 -type f \
-    ! -name '*.map' ! -name 'embed.js' ! -name 'libembed-amd.js' -exec cp {} "$vendor/widgets/" \;
+    \( -name '*.woff2' -o -name '*.woff' -o -name '*.ttf' -o -name '*.eot' -o -name '*.svg' \) \
+    -exec cp {} "$fonts/" \;
   touch "$vendor/.stamp"
 fi

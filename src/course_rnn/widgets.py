@@ -7,16 +7,25 @@ that wires that drawing to sliders.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from .analysis import matrix_with_spectral_radius, recurrence_gradient_norms
 from .plots import COLORS
 
-__all__ = ["gradient_norms_through_time", "plot_gradient_flow", "gradient_explorer"]
+__all__ = [
+    "gradient_norms_through_time",
+    "plot_gradient_flow",
+    "figure_html",
+    "gradient_explorer",
+]
 
 ACTIVATIONS = ("linear", "tanh", "relu")
 
@@ -61,6 +70,20 @@ def plot_gradient_flow(
     return ax
 
 
+def figure_html(fig: Figure, alt: str) -> str:
+    """The figure as an HTML ``<img>`` (PNG inlined) with ``alt`` text for screen readers.
+
+    Widget outputs are saved into the page as they are; a plain Matplotlib output there
+    would have no alt text.
+    """
+    if not alt.strip():
+        raise ValueError("alt: expected a description of the figure, got an empty string")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", facecolor="white")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}">'
+
+
 def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
     """Sliders for the spectral radius, the sequence length and the activation.
 
@@ -68,11 +91,18 @@ def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
     with the chosen radius (and 0.9 and 1.1 times it, for comparison).
     """
     import ipywidgets as w
+    from IPython.display import HTML, display
 
     def show(rho: float, T: int, activation: str) -> None:
+        rhos = (round(0.9 * rho, 3), rho, round(1.1 * rho, 3))
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        plot_gradient_flow((round(0.9 * rho, 3), rho, round(1.1 * rho, 3)), T, activation, ax)
-        plt.show()
+        plot_gradient_flow(rhos, T, activation, ax)
+        alt = (
+            f"Gradient norm against steps back, log scale, for a {activation} recurrence "
+            f"with T = {T} and spectral radii {rhos[0]:g}, {rhos[1]:g} and {rhos[2]:g}."
+        )
+        display(HTML(figure_html(fig, alt)))  # an <img> with alt text, kept in the page
+        plt.close(fig)
 
     return w.interactive(
         show,

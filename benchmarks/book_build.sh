@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Time the book build: a clean build (no _build, no execution cache) and a rebuild after
+# touching one chapter (only that chapter re-executes). Prints each run and the medians,
+# and checks that two clean builds print the same numbers in every chapter.
+#
+#   bash benchmarks/book_build.sh [RUNS] [CHAPTER]     (defaults: 3 runs, book/02_rnn_forward.md)
+#
+# Run it on an otherwise idle machine: the targets are clean <= 180 s, rebuild <= 20 s
+# on 2 CPU cores. Per-chapter execution times come from jupyter-cache (`jcache`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS="${1:-3}"
+CHAPTER="${2:-book/02_rnn_forward.md}"
+JB=".venv/bin/jupyter-book"
+PY=".venv/bin/python"
+bash book/assets/vendor.sh
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+numbers() {  # every decimal number printed by each executed chapter, one file per build
+  "$PY" - "$1" <<'PYEOF'
+import json, re, sys
+from pathlib import Path
+out = {}
+for nb in sorted(Path("_build/jupyter_execute/book").glob("*.ipynb")):
+    text = []
+    for cell in json.loads(nb.read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream":
+                text.append("".join(o["text"]))
+            elif "text/plain" in o.get("data", {}):
+                text.append("".join(o["data"]["text/plain"]))
+    out[nb.stem] = re.findall(r"-?\d+\.\d+(?:e[-+]?\d+)?", "\n".join(text))
+Path(sys.argv[1]).write_text(json.dumps(out, indent=1))
+PYEOF
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+clean=()
+rebuild=()
+for run in $(seq 1 "$RUNS"); do
+  rm -rf _build
+  start=$(date +%s.%N)
+  "$JB" build . -n -W --keep-going >"$work/clean.log" 2>&1 || { tail -30 "$work/clean.log"; exit 1; }
+  end=$(date +%s.%N)
+  clean+=("$(echo "$end - $start" | bc)")
+  numbers "$work/numbers.$run.json"
+  echo "run $run: clean build ${clean[-1]} s"
+  printf '\n' >>"$CHAPTER"  # a real edit changes the cache key; undo it afterwards
+  start=$(date +%s.%N)
+  "$JB" build . -n -W --keep-going >"$work/rebuild.log" 2>&1 || { tail -30 "$work/rebuild.log"; exit 1; }
+  end=$(date +%s.%N)
+  rebuild+=("$(echo "$end - $start" | bc)")
+  "$PY" - "$CHAPTER" <<'PYEOF'
+import sys
+from pathlib import Path
+p = Path(sys.argv[1])
+p.write_text(p.read_text().rstrip("\n") + "\n")
+PYEOF
+  echo "run $run: rebuild after touching $CHAPTER ${rebuild[-1]} s"
+done
+
+echo "median clean build:  $(printf '%s\n' "${clean[@]}" | median) s over $RUNS runs"
+echo "median rebuild:      $(printf '%s\n' "${rebuild[@]}" | median) s over $RUNS runs"
+
+echo "execution time per chapter in the last clean build (jupyter-cache records):"
+"$PY" - <<'PYEOF'
+from jupyter_cache import get_cache
+
+latest = {}
+for record in get_cache("_build/.jupyter_cache").list_cache_records():
+    name = record.uri.rsplit("/", 1)[-1]
+    latest[name] = record.data.get("execution_seconds", float("nan"))  # newest last
+for name, seconds in sorted(latest.items(), key=lambda kv: -kv[1]):
+    print(f"  {name:24s} {seconds:6.1f} s")
+PYEOF
+
+if [ "$RUNS" -ge 2 ]; then
+  if cmp -s "$work/numbers.1.json" "$work/numbers.2.json"; then
+    echo "two clean builds printed the same numbers in every chapter"
+  else
+    echo "DIFFERENT numbers between clean builds 1 and 2:" >&2
+    diff "$work/numbers.1.json" "$work/numbers.2.json" | head -20 >&2
+    exit 1
+  fi
+fi
