@@ -178,6 +178,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         pass
+    from course_rnn.grading.sandbox import cleanup_cgroups
+
+    cleanup_cgroups(proc.pid)
 
 
 _UIDS = itertools.count()

@@ -151,6 +151,101 @@ def _font_caches() -> list[Path]:
     return found[:1]
 
 
+class CGroups:
+    """Per-sandbox cgroups capping the memory and processes of the sandbox as a whole.
+
+    rlimits cap each process; a cgroup caps their sum, so many processes cannot add up
+    past ``memory_mb``. Best effort: used where the cgroup v1 ``memory``/``pids``
+    hierarchies or cgroup v2 with those controllers are writable (root on most hosts),
+    silently skipped elsewhere (the rlimits still apply).
+    """
+
+    ROOT = Path("/sys/fs/cgroup")
+
+    def __init__(self, name: str, memory_bytes: int, max_pids: int) -> None:
+        self.dirs: list[Path] = []
+        v2 = self.ROOT / "cgroup.controllers"
+        try:
+            if v2.exists() and {"memory", "pids"} <= set(v2.read_text().split()):
+                self._make(self.ROOT / name, {"memory.max": memory_bytes, "pids.max": max_pids})
+            else:
+                self._make(self.ROOT / "memory" / name, {
+                    "memory.limit_in_bytes": memory_bytes,
+                    "memory.memsw.limit_in_bytes": memory_bytes,
+                })  # fmt: skip
+                self._make(self.ROOT / "pids" / name, {"pids.max": max_pids})
+        except OSError:
+            pass
+
+    def _make(self, path: Path, settings: dict[str, int]) -> None:
+        if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+            return
+        try:
+            path.mkdir()
+        except FileExistsError:
+            pass
+        except OSError:
+            return
+        self.dirs.append(path)
+        for key, value in settings.items():
+            try:
+                (path / key).write_text(str(value))
+            except OSError:
+                pass  # e.g. swap accounting off: memsw is missing
+
+    def enter(self) -> None:
+        """Move the calling process (the child, before exec) into every cgroup."""
+        pid = str(os.getpid()).encode()
+        for path in self.dirs:
+            try:
+                fd = os.open(path / "cgroup.procs", os.O_WRONLY)
+                os.write(fd, pid)
+                os.close(fd)
+            except OSError:
+                pass
+
+    def kill_all(self) -> None:
+        """SIGKILL every process still in the cgroups."""
+        for path in self.dirs:
+            try:
+                pids = (path / "cgroup.procs").read_text().split()
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError, PermissionError):
+                    pass
+
+    def remove(self) -> None:
+        """Remove the (emptied) cgroups; retries while the last processes exit."""
+        for _ in range(50):
+            left = []
+            for path in self.dirs:
+                try:
+                    path.rmdir()
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    left.append(path)
+            self.dirs = left
+            if not left:
+                return
+            self.kill_all()
+            time.sleep(0.02)
+
+
+def cleanup_cgroups(owner_pid: int) -> None:
+    """Kill and remove the cgroups left by a runner that was itself killed."""
+    leftovers = CGroups.__new__(CGroups)
+    leftovers.dirs = [
+        *CGroups.ROOT.glob(f"course-rnn-{owner_pid}-*"),
+        *CGroups.ROOT.glob(f"*/course-rnn-{owner_pid}-*"),
+    ]
+    leftovers.kill_all()
+    leftovers.remove()
+
+
 def _limit_resources(limits: Limits) -> None:
     """Runs in the child before exec: rlimits inherited by everything in the sandbox."""
     mem = int(limits.memory_mb) << 20
@@ -183,6 +278,8 @@ class KernelProcess:
         self._stub.chmod(0o755)
         (self._stub / "__init__.py").chmod(0o644)
         self.on_output = None  # called with student output captured during calls
+        self.cgroups: CGroups | None = None
+        self.starts = 0
 
     # -- codec hooks (trusted side) -------------------------------------------------
     def export(self, obj: Any) -> dict[str, Any]:
@@ -235,6 +332,18 @@ class KernelProcess:
             cmd = kernel_cmd
             env = {**os.environ, **SANDBOX_ENV, "HOME": str(self.workdir)}
         limits = self.limits
+        self.cgroups = CGroups(
+            f"course-rnn-{os.getpid()}-{self.uid}-{self.starts}",
+            int(limits.memory_mb) << 20,
+            int(limits.max_processes),
+        )
+        self.starts += 1
+        cgroups = self.cgroups
+
+        def prepare() -> None:
+            cgroups.enter()
+            _limit_resources(limits)
+
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.PIPE,
@@ -243,7 +352,7 @@ class KernelProcess:
             cwd=str(self.workdir),
             env=env,
             start_new_session=True,
-            preexec_fn=lambda: _limit_resources(limits),
+            preexec_fn=prepare,
         )
         self.channel = Channel(
             self.proc.stdout.fileno(),
@@ -295,10 +404,15 @@ class KernelProcess:
             self.proc.kill()
         except ProcessLookupError:
             pass
+        if self.cgroups is not None:
+            self.cgroups.kill_all()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.cgroups is not None:
+            self.cgroups.remove()
+            self.cgroups = None
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
