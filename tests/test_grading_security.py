@@ -359,3 +359,23 @@ def test_course_rnn_grade_batch_grades_hostile_submissions_correctly(tmp_path: P
     assert rows == pytest.approx(expected), {k: (rows.get(k), v) for k, v in expected.items()}
     assert (_tree_hash(canary), source.read_bytes()) == before
     assert _marked_processes() == []
+
+
+# ------------------------------------------------------------------ a real assignment
+@pytest.mark.slow
+@needs_bwrap
+def test_real_assignment_source_gets_full_marks_and_release_zero(tmp_path: Path) -> None:
+    """06_lstm_gru (with its forbid list) grades as the exercises intend in the sandbox."""
+    name = "06_lstm_gru"
+    source = HERE.parent / "solutions" / name / f"{name}.ipynb"
+    release = HERE.parent / "exercises" / name / f"{name}.ipynb"
+    if not source.exists() or not release.exists():
+        pytest.skip(f"{name} is not in solutions/ and exercises/")
+    limits = Limits(cell_timeout_s=120, notebook_timeout_s=300)
+    full = grade_notebook(source, source, tmp_path / "source", limits)
+    assert full.max_score > 0 and full.score == full.max_score, [
+        (t.grade_id, t.message) for t in full.tests if not t.passed
+    ]
+    assert full.problems == []
+    empty = grade_notebook(source, release, tmp_path / "release", limits)
+    assert empty.score == 0 and len(empty.tests) == len(full.tests)
