@@ -124,6 +124,7 @@ def main() -> int:
                 if workers == 1
                 else None,
                 "graded": len(summary.graded),
+                "phases_s": {k: round(v, 2) for k, v in summary.phases.items()},
                 "grades_csv": (out / "grades.csv").read_text(),
             }
         own = own_execution_s(source)
@@ -133,7 +134,7 @@ def main() -> int:
         for workers, r in results.items():
             print(
                 f"workers={workers}: wall {r['wall_s']:.1f} s, mean notebook "
-                f"{r['notebook_s_mean']:.2f} s, graded {r['graded']}"
+                f"{r['notebook_s_mean']:.2f} s, graded {r['graded']}, phases {r['phases_s']}"
                 + (
                     f", overhead {r['overhead_per_notebook_s']:.3f} s/notebook"
                     if r["overhead_per_notebook_s"] is not None

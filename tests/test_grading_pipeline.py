@@ -550,3 +550,14 @@ def test_real_assignment_correct_blank_and_one_part_wrong(tmp_path):
     assert float(grades["blank"]["score"]) == 0.0
     assert float(grades["one_wrong"]["score"]) == pytest.approx(auto_max - lost)
     assert lost > 0
+
+
+def test_in_process_schema_version_matches_nbgraders_alembic_command(monkeypatch):
+    import nbgrader.api
+
+    from course_rnn.grading import gradebook
+
+    original = gradebook._NBGRADER_ALEMBIC_VERSION
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    assert nbgrader.api.get_alembic_version is gradebook._alembic_head
+    assert original() == gradebook._alembic_head()

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import shutil
-import sys
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -21,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
+import nbgrader.api
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins.export import CsvExportPlugin
@@ -78,15 +76,25 @@ class AssignmentInfo:
         return sum(c.max_points for cells in self.notebooks.values() for c in cells)
 
 
-def _alembic_on_path() -> None:
-    """nbgrader runs the ``alembic`` script by name when it creates a database; in a
-    virtual environment that is not activated, it sits beside the Python interpreter."""
-    if shutil.which("alembic") is None:
-        here = str(Path(sys.executable).parent)
-        os.environ["PATH"] = here + os.pathsep + os.environ.get("PATH", "")
+def _alembic_head() -> str:
+    """The newest revision of nbgrader's database schema, read in this process.
+
+    nbgrader's ``get_alembic_version`` asks for it by running the ``alembic`` command in
+    a subprocess each time it creates a database (seconds on a busy machine, and it
+    fails when the virtual environment's ``bin`` is not on PATH). Same migration scripts,
+    same answer, no subprocess.
+    """
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+    from nbgrader.dbutil import ALEMBIC_DIR
+
+    config = AlembicConfig()
+    config.set_main_option("script_location", ALEMBIC_DIR)
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
-_alembic_on_path()
+_NBGRADER_ALEMBIC_VERSION = nbgrader.api.get_alembic_version
+nbgrader.api.get_alembic_version = _alembic_head
 
 
 def default_db_url(course_root: Path) -> str:

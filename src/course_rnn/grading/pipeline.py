@@ -20,9 +20,7 @@ import hashlib
 import json
 import multiprocessing
 import os
-import signal
 import sys
-import tempfile
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -31,7 +29,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-import nbformat
 from nbgrader.api import Gradebook
 from traitlets.config import Config
 
@@ -39,8 +36,9 @@ from course_rnn.grading import gradebook as gbk
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.submissions import Rejected, Submission, discover, extract_zip
+from course_rnn.grading.worker import grade_student, init_worker
 
-__all__ = ["GradeRun", "RunSummary", "find_course_root", "grade_student", "run_grading"]
+__all__ = ["GradeRun", "RunSummary", "find_course_root", "run_grading"]
 
 # Bump when a change here changes grades, so old state files are not reused.
 STATE_VERSION = 1
@@ -99,6 +97,7 @@ class RunSummary:
     max_score: float = 0.0
     seconds: float = 0.0
     notebook_seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
     interrupted: bool = False
 
 
@@ -114,66 +113,6 @@ def _fingerprint(sources: dict[str, Path], sub: Submission, limits: Limits) -> s
         "limits": asdict(limits),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
-
-
-def _answers(executed: nbformat.NotebookNode) -> dict[str, str]:
-    """grade_id -> source of every answer/task cell in an executed notebook (first wins)."""
-    answers: dict[str, str] = {}
-    for cell in executed.get("cells", []):
-        nbg = cell.get("metadata", {}).get("nbgrader", {})
-        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
-        if isinstance(gid, str) and (nbg.get("solution") or nbg.get("task")):
-            source = cell.get("source", "")
-            answers.setdefault(gid, source if isinstance(source, str) else "".join(source))
-    return answers
-
-
-def grade_student(task: dict) -> dict:
-    """Grade one student's notebooks (runs in a worker process; never raises).
-
-    ``task`` holds plain data: ``student_id``, ``assignment``, ``sources`` (notebook name
-    -> source path), ``files`` (notebook name -> submitted path), ``limits`` (a dict of
-    :class:`Limits` fields) and ``autograded`` (folder for executed notebooks).
-    Returns ``{"student_id", "notebooks": {name: {"tests", "problems", "answers",
-    "seconds", "submitted"}}}`` with tests as dicts of :class:`TestResult` fields.
-    """
-    from course_rnn.grading.executor import grade_notebook
-
-    limits = Limits(**task["limits"])
-    student = task["student_id"]
-    outcome: dict = {"student_id": student, "notebooks": {}}
-    with tempfile.TemporaryDirectory(prefix="course-rnn-grade-") as tmp:
-        for name, source in task["sources"].items():
-            entry: dict = {"tests": [], "problems": [], "answers": {}, "seconds": 0.0}
-            entry["submitted"] = name in task["files"]
-            outcome["notebooks"][name] = entry
-            if name not in task["files"]:
-                entry["problems"].append(f"{name}.ipynb was not submitted")
-                continue
-            start = time.perf_counter()
-            try:
-                result = grade_notebook(
-                    Path(source), Path(task["files"][name]), Path(tmp) / name, limits
-                )
-            except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the class
-                entry["problems"].append(f"grading failed: {type(exc).__name__}: {exc}")
-            else:
-                entry["tests"] = [asdict(t) for t in result.tests]
-                entry["problems"] = [str(p) for p in result.problems]
-                entry["answers"] = _answers(result.executed)
-                dest = Path(task["autograded"]) / student / task["assignment"] / f"{name}.ipynb"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    nbformat.write(result.executed, str(dest))
-                except Exception as exc:  # noqa: BLE001
-                    entry["problems"].append(f"executed notebook not saved: {exc}")
-            entry["seconds"] = round(time.perf_counter() - start, 3)
-    return outcome
-
-
-def _worker_init() -> None:
-    # Ctrl-C goes to the parent, which stops the pool in order.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _write_state(path: Path, data: dict) -> None:
@@ -197,7 +136,31 @@ def _failed_outcome(student: str, sources: dict[str, Path], reason: str) -> dict
     return {"student_id": student, "notebooks": notebooks}
 
 
-def _run_pool(tasks: list[dict], workers: int, on_result, sources: dict[str, Path]) -> list[dict]:
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Fresh worker processes, never forks of this (threaded, database-holding) one.
+
+    ``forkserver`` starts one clean server process that imports the worker module once
+    and forks each worker from it (fast); ``spawn`` is the portable fallback.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        from multiprocessing import forkserver
+
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["course_rnn.grading.startup", "course_rnn.grading.worker"])
+        # Start the server now: it imports the worker module while this process
+        # prepares the run, instead of when the first student is due.
+        forkserver.ensure_running()
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _run_pool(
+    tasks: list[dict],
+    workers: int,
+    on_result,
+    sources: dict[str, Path],
+    context: multiprocessing.context.BaseContext,
+) -> list[dict]:
     """Run ``tasks`` in a process pool, calling ``on_result(outcome)`` as each finishes.
 
     A worker process that dies (it should not: the executor contains the student code)
@@ -205,13 +168,12 @@ def _run_pool(tasks: list[dict], workers: int, on_result, sources: dict[str, Pat
     one-worker pool, so only the student who kills it loses points. Returns the tasks
     not finished (non-empty only after an interrupt).
     """
-    context = multiprocessing.get_context("spawn")
     pending = list(tasks)
     isolate = False
     while pending:
         batch = pending[:1] if isolate else pending
         size = 1 if isolate else max(1, min(workers, len(batch)))
-        pool = ProcessPoolExecutor(size, mp_context=context, initializer=_worker_init)
+        pool = ProcessPoolExecutor(size, mp_context=context, initializer=init_worker)
         futures: dict[Future, dict] = {pool.submit(grade_student, t): t for t in batch}
         done_ids: set[str] = set()
         broken = False
@@ -262,6 +224,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     log = log or sys.stdout
     started = time.perf_counter()
     summary = RunSummary()
+    context = _pool_context()
     course_id, source_dir, config = course_settings(run.course_root)
     source_folder = run.course_root / source_dir / run.assignment
     sources = {p.stem: p for p in sorted(source_folder.glob("*.ipynb"))}
@@ -294,8 +257,9 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     info = gbk.register_assignment(db_url, run.assignment, sources, run.due, course_id, config)
     summary.max_score = info.max_score
     # One connection for the whole run, in this process only: workers never see it.
+    summary.phases["prepare"] = time.perf_counter() - started
     with Gradebook(db_url, course_id) as gb:
-        _grade_class(run, gb, info, sources, subs, state_dir, summary, log)
+        _grade_class(run, gb, info, sources, subs, state_dir, summary, log, context)
     summary.seconds = time.perf_counter() - started
     if not summary.interrupted:
         _print_summary(run, summary, log)
@@ -311,6 +275,7 @@ def _grade_class(
     state_dir: Path,
     summary: RunSummary,
     log: TextIO,
+    context: multiprocessing.context.BaseContext,
 ) -> None:
     """Grade the students not graded yet, then write feedback, grades.csv and report."""
     from course_rnn.grading.feedback import write_feedback
@@ -349,6 +314,7 @@ def _grade_class(
     total = len(tasks)
 
     def on_result(outcome: dict) -> None:
+        record_start = time.perf_counter()
         student = outcome["student_id"]
         sub = by_id[student]
         gbk.record_student(gb, info, student, sub.timestamp, outcome)
@@ -371,11 +337,17 @@ def _grade_class(
             file=log,
             flush=True,
         )
+        summary.phases["record"] = summary.phases.get("record", 0.0) + (
+            time.perf_counter() - record_start
+        )
 
     workers = max(1, run.workers)
     if tasks:
         print(f"grading {total} student(s) with {min(workers, total)} worker(s)", file=log)
-    left = _run_pool(tasks, workers, on_result, sources)
+    pool_start = time.perf_counter()
+    left = _run_pool(tasks, workers, on_result, sources, context)
+    summary.phases["pool"] = time.perf_counter() - pool_start
+    finish_start = time.perf_counter()
     if left:
         summary.interrupted = True
         print(
@@ -400,6 +372,7 @@ def _grade_class(
     write_feedback(run.out / "feedback", info, sources, outcomes, scores, run.late_policy)
     gbk.export_grades(gb, run.assignment, run.out / "grades.csv")
     write_report(run.out, info, outcomes, scores, summary, run.late_policy)
+    summary.phases["finish"] = time.perf_counter() - finish_start
 
 
 def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
