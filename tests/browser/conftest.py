@@ -95,10 +95,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def open_page(browser: Browser, site: Site) -> Callable[..., tuple[Page, Guard]]:
-    """open_page(rel, **context_args) -> (page, guard); the caller closes page.context."""
+    """open_page(rel, idle=True, **context_args) -> (page, guard); caller closes the context."""
 
-    def _open(rel: str, **context_args: Any) -> tuple[Page, Guard]:
-        return open_guarded(browser, site, rel, **context_args)
+    def _open(rel: str, idle: bool = True, **context_args: Any) -> tuple[Page, Guard]:
+        return open_guarded(browser, site, rel, idle=idle, **context_args)
 
     return _open
 
@@ -117,7 +117,7 @@ def visit(
 
     On reader pages (``content_pages``) it also runs axe-core, measures the layout and
     saves a screenshot, then switches the theme to dark, inspects the figures and saves
-    a dark screenshot.
+    a dark screenshot of the first screen.
     """
     cache: dict[str, PageVisit] = {}
     readers = set(content_pages(site.root))
@@ -135,7 +135,7 @@ def visit(
                 seen.layout = page.evaluate(LAYOUT_JS)
                 seen.screenshots.append(shoot(page, rel, "desktop"))
                 seen.dark = page.evaluate(DARK_MODE_JS)
-                seen.screenshots.append(shoot(page, rel, "desktop-dark"))
+                seen.screenshots.append(shoot(page, rel, "desktop-dark", full_page=False))
         finally:
             page.context.close()
         seen.console_errors = list(guard.console_errors)
@@ -155,7 +155,7 @@ def phone_visit(open_page: Callable[..., tuple[Page, Guard]]) -> Callable[[str],
     def _phone(rel: str) -> dict:
         _require_build(rel)
         if rel not in cache:
-            page, _ = open_page(rel, viewport=PHONE, is_mobile=True, has_touch=True)
+            page, _ = open_page(rel, viewport=PHONE, is_mobile=True, has_touch=True, idle=False)
             try:
                 layout = page.evaluate(LAYOUT_JS)
                 layout["screenshot"] = shoot(page, rel, "phone")
