@@ -166,7 +166,9 @@ def register_assignment(
 
 
 def _unanswered(student_source: str | None, released: str) -> bool:
-    return student_source is None or student_source.strip() == released.strip()
+    """Missing, empty, or left exactly as released."""
+    text = (student_source or "").strip()
+    return not text or text == released.strip()
 
 
 def record_student(
