@@ -98,8 +98,9 @@ def _run_trusted(
     merged: MergedNotebook, workdir: Path, limits: Limits, forbid: list[str], problems: list[str]
 ) -> dict[int, dict[str, Any]]:
     """Run the trusted runner in its own session; return its events by cell index."""
-    from course_rnn.grading.sandbox import bwrap_path
+    from course_rnn.grading.sandbox import bwrap_path, sweep_stale_cgroups
 
+    sweep_stale_cgroups()
     if bwrap_path() is None:
         problems.append(
             "bubblewrap is not installed: student code ran without filesystem and network "

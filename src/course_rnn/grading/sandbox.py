@@ -110,6 +110,11 @@ def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> li
                 cmd.extend(["--perms", "0755", "--dir", str(parent)])
                 made.add(parent)
 
+    # Private /proc, /dev and /tmp come first: bwrap applies mounts in order, so a later
+    # tmpfs on /tmp would hide a course or venv that lives under /tmp (a CI clone).
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
+    cmd += ["--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
+    made.add(Path("/tmp"))
     for path in _read_only_paths():
         if not path.exists() or covered(path):
             continue
@@ -129,8 +134,6 @@ def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> li
     if cache.is_dir():
         for pyc in cache.glob("scratch.*.pyc"):
             cmd.extend(["--ro-bind", "/dev/null", str(pyc)])
-    cmd += ["--proc", "/proc", "--dev", "/dev"]
-    cmd += ["--perms", "1777", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     cmd += ["--perms", "1777", "--dir", "/tmp/matplotlib"]
     for fontlist in _font_caches():  # skip matplotlib's font scan at every kernel start
         cmd += ["--ro-bind", str(fontlist), f"/tmp/matplotlib/{fontlist.name}"]
@@ -259,6 +262,17 @@ def cleanup_cgroups(owner_pid: int) -> None:
     ]
     leftovers.kill_all()
     leftovers.remove()
+
+
+def sweep_stale_cgroups() -> None:
+    """Remove cgroups of runners that no longer exist (e.g. a killed pipeline worker)."""
+    owners = set()
+    for path in [*CGroups.ROOT.glob("course-rnn-*"), *CGroups.ROOT.glob("*/course-rnn-*")]:
+        owner = path.name.split("-")[2]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            owners.add(int(owner))
+    for owner in owners:
+        cleanup_cgroups(owner)
 
 
 def _limit_resources(limits: Limits) -> None:
