@@ -95,7 +95,6 @@ KNOWN_DEFECTS: list[tuple[str, str, str]] = [
     ("phone", "book/05_gradients.html", "lays out 414px wide"),
     ("phone", "book/05_gradients.html", "scrolls sideways: page is 414px wide"),
     ("phone", "book/05_gradients.html", "cut off: code.docutils.literal"),
-    ("phone", "book/05_gradients.html", "cut off: span.pre"),
 ]
 
 
@@ -459,8 +458,9 @@ LAYOUT_JS = """
       const r = el.getBoundingClientRect();
       return r.width > 0 && r.right > width + 1 && !el.closest('mjx-assistive-mml')
              && getComputedStyle(el).position !== 'fixed' && !contained(el);
-    })
-    .slice(0, 5)
+    });
+  const outermost = wide.filter(el => !wide.includes(el.parentElement))
+    .slice(0, 10)
     .map(el => el.tagName.toLowerCase() + (el.className ? '.' + String(el.className)
              .trim().split(/\\s+/).slice(0, 2).join('.') : '')
              + ' right edge ' + Math.round(el.getBoundingClientRect().right) + 'px');
@@ -469,7 +469,7 @@ LAYOUT_JS = """
     viewport_width: window.innerWidth,
     scroll_width: document.documentElement.scrollWidth,
     article_width: box ? Math.round(box.width) : 0,
-    too_wide: wide,
+    too_wide: outermost,
   };
 }
 """
