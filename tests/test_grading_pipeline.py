@@ -551,6 +551,19 @@ def test_real_assignment_correct_blank_and_one_part_wrong(tmp_path):
     assert float(grades["blank"]["score"]) == 0.0
     assert float(grades["one_wrong"]["score"]) == pytest.approx(auto_max - lost)
     assert lost > 0
+    hidden = [
+        line.strip()
+        for c in tests
+        if "### BEGIN HIDDEN TESTS" in c.source
+        for line in c.source.split("### BEGIN HIDDEN TESTS")[1]
+        .split("### END HIDDEN TESTS")[0]
+        .splitlines()
+        if len(line.strip()) > 20
+    ]
+    assert hidden, "the real assignment should have hidden tests"
+    for student in ("correct", "blank", "one_wrong"):
+        page = (out / "feedback" / student / REAL / f"{REAL}.html").read_text()
+        assert not [line for line in hidden if line in page], student
 
 
 def test_in_process_schema_version_matches_nbgraders_alembic_command(monkeypatch):
