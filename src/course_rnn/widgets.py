@@ -104,9 +104,12 @@ def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
         display(HTML(figure_html(fig, alt)))  # an <img> with alt text, kept in the page
         plt.close(fig)
 
+    wide = {"description_width": "initial"}  # show whole labels
     return w.interactive(
         show,
-        rho=w.FloatSlider(value=rho, min=0.5, max=2.0, step=0.05, description="spectral radius"),
+        rho=w.FloatSlider(
+            value=rho, min=0.5, max=2.0, step=0.05, description="spectral radius", style=wide
+        ),
         T=w.IntSlider(value=T, min=10, max=300, step=10, description="T"),
         activation=w.Dropdown(
             options=list(ACTIVATIONS), value=activation, description="activation"
