@@ -153,17 +153,25 @@ def pin_modules() -> None:
     PINNED.setdefault("numpy", numpy)
 
 
+def _loaded(name: str):
+    """The module ``name`` if it has been imported (or is being imported), else None.
+
+    The runner imports test modules in a background thread; ``import_module`` waits for
+    an import still in progress there instead of handing back a half-initialised module.
+    """
+    module = PINNED.get(name)
+    if module is None and name in sys.modules:
+        module = importlib.import_module(name)
+        PINNED[name] = module
+    return module
+
+
 def _numpy():
-    return PINNED.get("numpy") or sys.modules.get("numpy")
+    return _loaded("numpy")
 
 
 def _torch():
-    torch = PINNED.get("torch")
-    if torch is None:
-        torch = sys.modules.get("torch")
-        if torch is not None and hasattr(torch, "Tensor"):
-            PINNED["torch"] = torch
-    return torch
+    return _loaded("torch")
 
 
 def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
