@@ -73,7 +73,7 @@ PHONE = {"width": 390, "height": 844}
 # entry when the fix lands. COURSE_RNN_BROWSER_STRICT=1 ignores this list.
 KNOWN_DEFECTS: list[tuple[str, str, str]] = [
     # pydata-sphinx-theme is given an empty default mode: every page logs this error.
-    # Fix: `default_mode: auto` under html_theme_options in _config.yml.
+    # Fix: `html_context: {default_mode: auto}` under sphinx: config: in _config.yml.
     ("console", "*", "Got invalid theme mode: . Resetting to auto."),
     # The imports cell ends with torch.manual_seed(0), whose Generator is displayed.
     ("reprs", "book/02_rnn_forward.html", "<torch._C.Generator at 0x"),
@@ -91,7 +91,8 @@ KNOWN_DEFECTS: list[tuple[str, str, str]] = [
     ("axe", "book/05_gradients.html", ".jp-RenderedImage > img"),
     ("alt", "book/05_gradients.html", "data:image/png;base64,... (inline image): no alt text"),
     # Long inline code (course_rnn.widgets.gradient_norms_through_time) cannot wrap and
-    # pushes the page to 414px on a phone. Fix: `overflow-wrap: anywhere` on code.literal.
+    # pushes the page to 414px on a phone. Fix (CSS): `article code.literal,
+    # article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }`.
     ("phone", "book/05_gradients.html", "lays out 414px wide"),
     ("phone", "book/05_gradients.html", "scrolls sideways: page is 414px wide"),
     ("phone", "book/05_gradients.html", "cut off: code.docutils.literal"),
@@ -99,6 +100,7 @@ KNOWN_DEFECTS: list[tuple[str, str, str]] = [
 
 
 def on_ci() -> bool:
+    """True under CI (the CI variable is set)."""
     return bool(os.environ.get("CI"))
 
 
