@@ -72,24 +72,13 @@ PHONE = {"width": 390, "height": 844}
 # Each entry: (check name, page glob, substring of the reported message). Remove the
 # entry when the fix lands. COURSE_RNN_BROWSER_STRICT=1 ignores this list.
 KNOWN_DEFECTS: list[tuple[str, str, str]] = [
-    # pydata-sphinx-theme is given an empty default mode: every page logs this error.
-    # Fix: `html_context: {default_mode: auto}` under sphinx: config: in _config.yml.
-    ("console", "*", "Got invalid theme mode: . Resetting to auto."),
     # The imports cell ends with torch.manual_seed(0), whose Generator is displayed.
     ("reprs", "book/02_rnn_forward.html", "<torch._C.Generator at 0x"),
     # pydata-sphinx-theme's toggle for a toc entry with children (Exercises) is a
     # <summary> with only an icon: no accessible name.
     ("axe", "*", "summary-name (serious"),
-    # The rendered gradient explorer (chapter 5): the widget manager looks for its icon
-    # fonts under book/@jupyter-widgets/html-manager/dist/ (404) ...
-    ("console", "book/05_gradients.html", "/@jupyter-widgets/html-manager/dist/"),
-    ("failed", "book/05_gradients.html", "/@jupyter-widgets/html-manager/dist/"),
-    # ... calls MathJax 2's MathJax.Hub.Queue, absent in MathJax 3 ...
-    ("console", "book/05_gradients.html", "reading 'Queue'"),
-    # ... its sliders have no accessible name, and its saved plot has no alt text.
+    # The explorer's sliders (ipywidgets/noUiSlider handles) have no accessible name.
     ("axe", "book/05_gradients.html", "aria-input-field-name (serious"),
-    ("axe", "book/05_gradients.html", ".jp-RenderedImage > img"),
-    ("alt", "book/05_gradients.html", "data:image/png;base64,... (inline image): no alt text"),
     # Long inline code (course_rnn.widgets.gradient_norms_through_time) cannot wrap and
     # pushes the page to 414px on a phone. Fix (CSS): `article code.literal,
     # article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }`.
