@@ -79,12 +79,6 @@ KNOWN_DEFECTS: list[tuple[str, str, str]] = [
     ("axe", "*", "summary-name (serious"),
     # The explorer's sliders (ipywidgets/noUiSlider handles) have no accessible name.
     ("axe", "book/05_gradients.html", "aria-input-field-name (serious"),
-    # Long inline code (course_rnn.widgets.gradient_norms_through_time) cannot wrap and
-    # pushes the page to 414px on a phone. Fix (CSS): `article code.literal,
-    # article code.literal span.pre { white-space: normal; overflow-wrap: anywhere; }`.
-    ("phone", "book/05_gradients.html", "lays out 414px wide"),
-    ("phone", "book/05_gradients.html", "scrolls sideways: page is 414px wide"),
-    ("phone", "book/05_gradients.html", "cut off: code.docutils.literal"),
 ]
 
 
