@@ -459,6 +459,26 @@ LAYOUT_JS = """
 }
 """
 
+PRINT_JS = """
+() => {
+  // Run with print media emulated: figures must still show, and fit the printed column;
+  // the navigation around the text should not be printed.
+  const shown = el => el.getClientRects().length > 0
+                      && getComputedStyle(el).visibility !== 'hidden';
+  const article = document.querySelector('article');
+  const column = article ? article.getBoundingClientRect().width : window.innerWidth;
+  const hidden = [], wide = [];
+  for (const img of document.querySelectorAll('article img')) {
+    if (!img.naturalWidth || img.closest('.widget-subarea')) continue;
+    if (!shown(img)) hidden.push(img.getAttribute('src'));
+    else if (img.getBoundingClientRect().width > column + 1) wide.push(img.getAttribute('src'));
+  }
+  const nav = [...document.querySelectorAll('.bd-sidebar-primary, .bd-sidebar-secondary')]
+    .filter(shown).map(el => el.className.split(' ')[0]);
+  return {hidden_images: hidden, too_wide_images: wide, navigation_printed: nav};
+}
+"""
+
 DARK_MODE_JS = """
 async () => {
   // What the theme's light/dark switch does: set the mode and theme on <html>.
@@ -530,6 +550,7 @@ class PageVisit:
     axe: list[str] | None = None  # serious/critical violations (content pages only)
     layout: dict | None = None  # LAYOUT_JS at desktop width (content pages only)
     dark: dict | None = None  # DARK_MODE_JS results (content pages only)
+    printed: dict | None = None  # PRINT_JS results (content pages only)
     screenshots: list[Path] = field(default_factory=list)
 
 

@@ -29,6 +29,7 @@ from book_site import (
     LAYOUT_JS,
     NO_BUILD,
     PHONE,
+    PRINT_JS,
     RUN_AXE_JS,
     SITE,
     Guard,
@@ -115,9 +116,9 @@ def visit(
 ) -> Callable[[str], PageVisit]:
     """visit(rel) -> PageVisit: the page loaded once at desktop width; cached by path.
 
-    On reader pages (``content_pages``) it also runs axe-core, measures the layout and
-    saves a screenshot, then switches the theme to dark, inspects the figures and saves
-    a dark screenshot of the first screen.
+    On reader pages (``content_pages``) it also runs axe-core, measures the layout,
+    saves a screenshot, checks the page as printed, then switches the theme to dark,
+    inspects the figures and saves a dark screenshot of the first screen.
     """
     cache: dict[str, PageVisit] = {}
     readers = set(content_pages(site.root))
@@ -134,6 +135,9 @@ def visit(
                 seen.axe = page.evaluate(RUN_AXE_JS)
                 seen.layout = page.evaluate(LAYOUT_JS)
                 seen.screenshots.append(shoot(page, rel, "desktop"))
+                page.emulate_media(media="print")
+                seen.printed = page.evaluate(PRINT_JS)
+                page.emulate_media(media="screen")
                 seen.dark = page.evaluate(DARK_MODE_JS)
                 seen.screenshots.append(shoot(page, rel, "desktop-dark", full_page=False))
         finally:
