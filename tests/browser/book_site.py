@@ -71,15 +71,7 @@ PHONE = {"width": 390, "height": 844}
 # fixed, so that the suite stays green on main while still checking everything else.
 # Each entry: (check name, page glob, substring of the reported message). Remove the
 # entry when the fix lands. COURSE_RNN_BROWSER_STRICT=1 ignores this list.
-KNOWN_DEFECTS: list[tuple[str, str, str]] = [
-    # The imports cell ends with torch.manual_seed(0), whose Generator is displayed.
-    ("reprs", "book/02_rnn_forward.html", "<torch._C.Generator at 0x"),
-    # pydata-sphinx-theme's toggle for a toc entry with children (Exercises) is a
-    # <summary> with only an icon: no accessible name.
-    ("axe", "*", "summary-name (serious"),
-    # The explorer's sliders (ipywidgets/noUiSlider handles) have no accessible name.
-    ("axe", "book/05_gradients.html", "aria-input-field-name (serious"),
-]
+KNOWN_DEFECTS: list[tuple[str, str, str]] = []
 
 
 def on_ci() -> bool:
