@@ -49,9 +49,9 @@ def write_course(root: Path, assignment: str, n: int) -> None:
         nbformat.write(submission, str(subs / source.name))
     (root / "nbgrader_config.py").write_text(
         "c = get_config()\n"
-        "c.CourseDirectory.root = %r\n"
+        f"c.CourseDirectory.root = {str(root)!r}\n"
         "c.CourseDirectory.course_id = 'bench'\n"
-        "c.ExecutePreprocessor.timeout = 120\n" % str(root)
+        "c.ExecutePreprocessor.timeout = 120\n"
     )
 
 
