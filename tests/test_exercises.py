@@ -68,29 +68,25 @@ def points_of_tests(name: str) -> dict[str, float]:
     }
 
 
-def solution_lines(source: str) -> list[str]:
-    """Non-trivial lines between ### BEGIN SOLUTION and ### END SOLUTION."""
+def marked_lines(source: str, marker: str) -> list[str]:
+    """Non-trivial lines between ### BEGIN <marker> and ### END <marker>."""
     lines, inside = [], False
     for line in source.splitlines():
-        if "### BEGIN SOLUTION" in line:
+        if f"### BEGIN {marker}" in line:
             inside = True
-        elif "### END SOLUTION" in line:
+        elif f"### END {marker}" in line:
             inside = False
         elif inside and len(line.strip()) > 12:
             lines.append(line.strip())
     return lines
+
+
+def solution_lines(source: str) -> list[str]:
+    return marked_lines(source, "SOLUTION")
 
 
 def hidden_lines(source: str) -> list[str]:
-    lines, inside = [], False
-    for line in source.splitlines():
-        if "### BEGIN HIDDEN TESTS" in line:
-            inside = True
-        elif "### END HIDDEN TESTS" in line:
-            inside = False
-        elif inside and len(line.strip()) > 12:
-            lines.append(line.strip())
-    return lines
+    return marked_lines(source, "HIDDEN TESTS")
 
 
 # ---------------------------------------------------------------------------
