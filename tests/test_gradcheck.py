@@ -65,6 +65,17 @@ def test_relative_error_is_scale_free_and_zero_for_equal_or_zero_arrays():
         relative_error(np.zeros(2), np.zeros(3))
 
 
+def test_relative_error_ignores_rounding_noise_on_a_near_zero_entry():
+    # Entry by entry, the first pair would be a 33% error; against the scale it is noise.
+    assert relative_error(np.array([1e-17, 1.0]), np.array([2e-17, 1.0])) < 1e-16
+
+
+def test_exercise_checks_use_the_same_relative_error():
+    from course_rnn import testing
+
+    assert testing.relative_error is relative_error
+
+
 def test_check_gradients_accepts_right_and_catches_wrong_gradients():
     rng = np.random.default_rng(2)
     inputs = {"w": rng.standard_normal((3, 2)), "x": rng.standard_normal((5, 2))}

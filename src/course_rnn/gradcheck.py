@@ -66,6 +66,11 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
     0 when both are all zeros. Shapes must match. About 1e-16 means equal up to float64
     rounding; a centered difference with eps=1e-6 usually agrees to 1e-7 or better.
+
+    Why not entry by entry, |a_i - b_i| / (|a_i| + |b_i|)? An entry that is nearly zero in
+    both arrays then counts rounding noise as a 100% error; measured against the largest
+    entry, it counts as what it is, noise. This is the course's one measure: the exercise
+    checks (``course_rnn.testing``) use it too.
     """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
