@@ -29,9 +29,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from course_rnn.data.copying import IGNORE_INDEX  # -100, what the data pads targets with
+
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 LOSSES = ("mse", "cross_entropy")
-IGNORE_INDEX = -100
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .copying import IGNORE_INDEX
+
 PAD_TOKEN = "<pad>"
 UNK_TOKEN = "<unk>"
 
@@ -92,10 +94,6 @@ class CharVocab:
         """The vocabulary of every character used in ``words``."""
         return cls({c for w in words for c in w})
 
-    @property
-    def boundary_index(self) -> int:
-        return 0
-
     def __len__(self) -> int:
         return len(self.itos)
 
@@ -123,12 +121,12 @@ class CharVocab:
 
         Returns:
             ``x`` int64 (N, T): ``"." + word``, right-padded with the boundary id 0;
-            ``y`` int64 (N, T): ``word + "."``, right-padded with -100 (ignored by
-            ``torch.nn.functional.cross_entropy``). ``T = 1 + longest word``.
+            ``y`` int64 (N, T): ``word + "."``, right-padded with ``IGNORE_INDEX`` (-100,
+            ignored by ``torch.nn.functional.cross_entropy``). ``T = 1 + longest word``.
         """
         ids = [self.encode(w) for w in words]
         x = pad_sequences([[0, *s] for s in ids], pad_value=0)  # (N, T)
-        y = pad_sequences([[*s, 0] for s in ids], pad_value=-100)  # (N, T)
+        y = pad_sequences([[*s, 0] for s in ids], pad_value=IGNORE_INDEX)  # (N, T)
         return x, y
 
     def __repr__(self) -> str:
