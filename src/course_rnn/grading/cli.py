@@ -16,7 +16,8 @@ from pathlib import Path
 
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import parse_due, parse_penalty
-from course_rnn.grading.pipeline import GradeRun, find_course_root, run_grading
+from course_rnn.grading.course import find_course_root
+from course_rnn.grading.pipeline import GradeRun, run_grading
 
 __all__ = ["add_arguments", "run"]
 
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             force=args.force,
         )
         summary = run_grading(grade_run)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"course-rnn grade: {exc}", file=sys.stderr)
         return 2
     return 130 if summary.interrupted else 0

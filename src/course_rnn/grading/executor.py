@@ -112,7 +112,7 @@ def _run_trusted(
         job = {
             "cells": [
                 {
-                    "kind": c.kind,
+                    "role": c.role,
                     "cell_type": c.cell_type,
                     "source": c.source,
                     "grade_id": c.grade_id,
@@ -213,7 +213,7 @@ def _assemble(
             cell.outputs = [nbformat.from_dict(o) for o in outputs]
             count = event.get("count")
             cell.execution_count = count if isinstance(count, int) else None
-        if gc.kind != "test" or gc.cell_type != "code":
+        if gc.role != "test" or gc.cell_type != "code":
             continue
         verdict = event.get("test")
         if isinstance(verdict, dict):

@@ -84,13 +84,13 @@ def render_notebook_feedback(
     """
     e = html.escape
     verdicts = {t["grade_id"]: t for t in result.get("tests", [])}
-    graded = [c for c in cells if c.kind != "answer"]
+    graded = [c for c in cells if c.scoring != "answer"]
     earned = sum((scores.get(c.grade_id, {}).get("score") or 0.0) for c in graded)
     possible = sum(c.max_points for c in graded)
     rows = []
     for cell in graded:
         score = scores.get(cell.grade_id, {})
-        if cell.kind == "test":
+        if cell.scoring == "test":
             verdict = verdicts.get(cell.grade_id)
             passed = bool(verdict and verdict.get("passed"))
             status = "passed" if passed else "failed"
@@ -108,7 +108,7 @@ def render_notebook_feedback(
                 else '<span class="passed">graded</span>'
             )
             message = "written answer, graded by your instructor"
-            if not pending and score.get("score") == 0 and cell.kind == "manual":
+            if not pending and score.get("score") == 0 and cell.scoring == "manual":
                 message = "no answer was given"
         rows.append(
             f"<tr><td><code>{e(cell.grade_id)}</code></td><td>{label}</td>"

@@ -44,6 +44,7 @@ __all__ = [
     "record_student",
     "register_assignment",
     "student_scores",
+    "use_in_process_alembic",
 ]
 
 
@@ -51,13 +52,13 @@ __all__ = [
 class CellInfo:
     """One nbgrader cell of the source notebook that the gradebook tracks.
 
-    ``kind`` is "test" (autograded test cell), "manual" (manually graded answer),
+    ``scoring`` says how the cell is scored: "test" (autograded test cell), "manual" (manually graded answer),
     "task" (manually graded task) or "answer" (autograded answer: code, no points).
     ``released`` is the cell's source as students receive it.
     """
 
     grade_id: str
-    kind: str
+    scoring: str
     max_points: float
     released: str
 
@@ -94,7 +95,17 @@ def _alembic_head() -> str:
 
 
 _NBGRADER_ALEMBIC_VERSION = nbgrader.api.get_alembic_version
-nbgrader.api.get_alembic_version = _alembic_head
+
+
+def use_in_process_alembic() -> None:
+    """Make nbgrader read its schema version in this process (the one alembic workaround).
+
+    Call it before anything makes nbgrader create a gradebook (``Gradebook(url)``,
+    ``nbgrader generate_assignment``): nbgrader then no longer runs the ``alembic``
+    command, so neither its start-up time nor the ``PATH`` it needs matter. Idempotent;
+    it changes ``nbgrader.api.get_alembic_version`` for the whole process.
+    """
+    nbgrader.api.get_alembic_version = _alembic_head
 
 
 def default_db_url(course_root: Path) -> str:
@@ -102,7 +113,7 @@ def default_db_url(course_root: Path) -> str:
     return f"sqlite:///{(course_root / 'gradebook.db').resolve()}"
 
 
-def _kind(cell: nbformat.NotebookNode) -> str | None:
+def _scoring(cell: nbformat.NotebookNode) -> str | None:
     if utils.is_task(cell):
         return "task"
     if utils.is_grade(cell) and utils.is_solution(cell):
@@ -131,6 +142,7 @@ def register_assignment(
     stubs and the like). Raises ``ValueError`` when nbgrader refuses, e.g. graded
     cells were added or removed after students were already graded in this database.
     """
+    use_in_process_alembic()
     info = AssignmentInfo(assignment)
     with Gradebook(db_url, course_id) as gb:
         if duedate is not None:
@@ -154,13 +166,13 @@ def register_assignment(
             ) from exc
         cells = []
         for cell in nb.cells:
-            kind = _kind(cell)
-            if kind is None:
+            scoring = _scoring(cell)
+            if scoring is None:
                 continue
             points = float(cell.metadata.nbgrader.get("points", 0) or 0)
-            if kind == "answer":
+            if scoring == "answer":
                 points = 0.0
-            cells.append(CellInfo(cell.metadata.nbgrader["grade_id"], kind, points, cell.source))
+            cells.append(CellInfo(cell.metadata.nbgrader["grade_id"], scoring, points, cell.source))
         info.notebooks[name] = cells
     return info
 
@@ -197,21 +209,21 @@ def record_student(
         answers = result.get("answers", {})
         for cell in cells:
             student_source = answers.get(cell.grade_id)
-            if cell.kind in ("test", "manual", "task"):
+            if cell.scoring in ("test", "manual", "task"):
                 grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
-                if cell.kind == "test":
+                if cell.scoring == "test":
                     got = points.get(cell.grade_id, 0.0)
                     grade.auto_score = min(max(got, 0.0), cell.max_points)
-                elif cell.kind == "manual" and _unanswered(student_source, cell.released):
+                elif cell.scoring == "manual" and _unanswered(student_source, cell.released):
                     grade.auto_score = 0.0
                 else:
                     grade.auto_score = None
                 grade.needs_manual_grade = (
                     grade.manual_score is not None or grade.auto_score is None
                 )
-            if cell.kind in ("manual", "task", "answer"):
+            if cell.scoring in ("manual", "task", "answer"):
                 comment = gb.find_comment(cell.grade_id, name, info.name, student_id)
-                unanswered = cell.kind != "task" and _unanswered(student_source, cell.released)
+                unanswered = cell.scoring != "task" and _unanswered(student_source, cell.released)
                 comment.auto_comment = "No response." if unanswered else None
     gb.db.commit()
 
@@ -263,7 +275,7 @@ def student_scores(gb: Gradebook, info: AssignmentInfo, student_id: str) -> dict
     for name, cells in info.notebooks.items():
         per_cell = {}
         for cell in cells:
-            if cell.kind == "answer":
+            if cell.scoring == "answer":
                 continue
             grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
             pending = grade.manual_score is None and grade.auto_score is None

@@ -363,7 +363,6 @@ def main() -> None:
     rfd, wfd = _private_pipe()
     _drop_privileges(int(config.get("uid", 0)))
     os.chdir(os.environ.get("HOME", "/"))
-    os.environ.pop("COURSE_RNN_KERNEL", None)
     pin_modules()
     kernel = Kernel(config)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,9 @@ from nbgrader.plugins.latesubmission import LateSubmissionPlugin
 from traitlets import Unicode
 
 __all__ = [
+    "BLACKBOARD_FILE",
+    "EARLIEST",
+    "LATEST",
     "GradedLatePenalty",
     "LatePolicy",
     "parse_due",
@@ -32,13 +35,23 @@ __all__ = [
     "read_timestamp_file",
 ]
 
+# Submission times outside this window are refused as impossible (a corrupt file, a
+# hand-made name): they would otherwise make a late penalty out of nothing.
+EARLIEST = datetime(1990, 1, 1)
+LATEST = datetime(2200, 1, 1)
+
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 
-# Blackboard Learn "download assignment" names:
+# Blackboard Learn "download assignment" names (the one definition; submissions.py
+# reads the student id and the original file name with BLACKBOARD_FILE):
 #   <Assignment>_<username>_attempt_2026-03-01-23-59-59_<original file name>
-_BLACKBOARD = re.compile(
+BLACKBOARD_STAMP = (
     r"_attempt_(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})-(?P<h>\d{2})-(?P<mi>\d{2})-(?P<s>\d{2})"
 )
+BLACKBOARD_FILE = re.compile(
+    rf"(?P<assignment>.+?)_(?P<student>[^_]+){BLACKBOARD_STAMP}_(?P<file>.+)", re.DOTALL
+)
+_BLACKBOARD = re.compile(BLACKBOARD_STAMP)
 # D2L Brightspace folder and file names: "123-456 - Smith, Jo - Mar 1, 2026 1159 PM - x.ipynb"
 _D2L = re.compile(
     r" - (?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<hm>\d{3,4}) (?P<ampm>[AP]M)"
@@ -60,10 +73,30 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _to_utc_naive(moment: datetime, lms_timezone: str) -> datetime:
-    """Convert ``moment`` (aware, or naive in ``lms_timezone``) to naive UTC."""
+    """Convert ``moment`` (aware, or naive in ``lms_timezone``) to naive UTC.
+
+    Raises ``ValueError`` for a time outside ``EARLIEST``..``LATEST``.
+    """
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_zone(lms_timezone))
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        utc = moment.astimezone(UTC).replace(tzinfo=None)
+    except (OverflowError, ValueError) as exc:
+        raise ValueError(f"impossible time {moment.isoformat()}") from exc
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(
+            f"implausible time {utc.isoformat()} (expected a year from {EARLIEST.year} "
+            f"to {LATEST.year - 1})"
+        )
+    return utc
+
+
+def _moment(parts: list[int], text: str) -> datetime:
+    """``datetime(*parts)``, or a ``ValueError`` naming ``text`` for an impossible date."""
+    try:
+        return datetime(*parts)
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"impossible date in {text!r}: {exc}") from exc
 
 
 def parse_due(text: str, timezone: str = "UTC") -> datetime:
@@ -92,51 +125,63 @@ def parse_lms_timestamp(name: str, lms_timezone: str = "UTC") -> datetime | None
     Recognised: Blackboard (``..._attempt_2026-03-01-23-59-59_...``), D2L Brightspace
     (``... - Mar 1, 2026 1159 PM - ...``) and ISO-like stamps (``2026-03-01T23-59-59``,
     optionally with ``Z`` or ``+01:00``). LMS stamps carry no offset: they are read in
-    ``lms_timezone`` (the LMS server's zone). Returns None when the name has no stamp.
+    ``lms_timezone`` (the LMS server's zone). Returns None when the name has no stamp;
+    raises ``ValueError`` when it has one that is not a possible time (month 13, year 1).
     """
     match = _BLACKBOARD.search(name)
     if match:
         parts = [int(match[k]) for k in ("y", "mo", "d", "h", "mi", "s")]
-        return _to_utc_naive(datetime(*parts), lms_timezone)
+        return _to_utc_naive(_moment(parts, match[0]), lms_timezone)
     match = _D2L.search(name)
     if match:
         hm = match["hm"].zfill(4)
-        moment = datetime.strptime(
-            f"{match['mon']} {match['d']} {match['y']} {hm[:2]}:{hm[2:]} {match['ampm']}",
-            "%b %d %Y %I:%M %p",
-        )
+        text = f"{match['mon']} {match['d']} {match['y']} {hm[:2]}:{hm[2:]} {match['ampm']}"
+        try:
+            moment = datetime.strptime(text, "%b %d %Y %I:%M %p")
+        except ValueError as exc:
+            raise ValueError(f"impossible date in {match[0]!r}: {exc}") from exc
         return _to_utc_naive(moment, lms_timezone)
     match = _ISO.search(name)
     if match:
         parts = [int(match[k]) for k in ("y", "mo", "d", "h", "mi", "s")]
-        try:
-            moment = datetime(*parts)
-        except ValueError:
-            return None
+        moment = _moment(parts, match[0])
         if match["tz"]:
             tz = match["tz"]
+            offset = 0
             if tz != "Z":
                 sign = 1 if tz[0] == "+" else -1
                 digits = tz[1:].replace(":", "")
                 offset = sign * (int(digits[:2]) * 60 + int(digits[2:]))
-                return moment - timedelta(minutes=offset)
-            return moment
+            try:
+                zone = timezone(timedelta(minutes=offset))
+            except ValueError as exc:
+                raise ValueError(f"impossible time zone offset in {match[0]!r}") from exc
+            return _to_utc_naive(moment.replace(tzinfo=zone), "UTC")
         return _to_utc_naive(moment, lms_timezone)
     return None
 
 
 def read_timestamp_file(path: Path, lms_timezone: str = "UTC") -> datetime:
-    """Read nbgrader's ``timestamp.txt`` (``2026-03-01 23:59:59.123456 UTC``) as naive UTC."""
-    text = path.read_text(encoding="utf-8").strip()
+    """Read nbgrader's ``timestamp.txt`` (``2026-03-01 23:59:59.123456 UTC``) as naive UTC.
+
+    Raises ``ValueError`` with the reason for an unreadable, empty, impossible or
+    implausible time (only the first 200 bytes are read).
+    """
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(201)
+    except OSError as exc:
+        raise ValueError(f"cannot read timestamp.txt ({exc.strerror or exc})") from exc
+    text = raw[:200].decode("utf-8", errors="replace").strip()
+    example = "expected a time such as '2026-03-01 23:59:59 UTC'"
     if not text:
-        raise ValueError(f"{path} is empty: expected a time such as '2026-03-01 23:59:59 UTC'")
+        raise ValueError(f"timestamp.txt is empty: {example}")
+    if len(raw) > 200:
+        raise ValueError(f"timestamp.txt is longer than 200 bytes: {example}")
     try:
         moment = dateparser.parse(text)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(
-            f"cannot read {path}: expected a time such as '2026-03-01 23:59:59 UTC', "
-            f"got {text[:60]!r}"
-        ) from exc
+    except (ValueError, OverflowError, TypeError) as exc:
+        raise ValueError(f"cannot read timestamp.txt: {example}, got {text[:60]!r}") from exc
     return _to_utc_naive(moment, lms_timezone)
 
 

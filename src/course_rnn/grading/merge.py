@@ -31,12 +31,12 @@ MAX_SUBMISSION_BYTES = 64 << 20
 class GradedCell:
     """One cell of the notebook the grader executes.
 
-    ``kind`` is ``"test"`` (autograded test cell from the source), ``"answer"`` (student
+    ``role`` is ``"test"`` (autograded test cell from the source), ``"answer"`` (student
     text in an answer cell), ``"locked"`` (read-only cell from the source) or ``"extra"``
     (a cell the student added).
     """
 
-    kind: str
+    role: str
     cell_type: str
     source: str
     metadata: dict[str, Any]
@@ -84,7 +84,7 @@ def _nbgrader(meta: Any) -> dict[str, Any]:
     return nbg if isinstance(nbg, dict) else {}
 
 
-def _kind(nbg: dict[str, Any]) -> str | None:
+def _role(nbg: dict[str, Any]) -> str | None:
     """Classify a source cell from its nbgrader metadata (None: not an nbgrader cell)."""
     if not nbg or not isinstance(nbg.get("grade_id"), str):
         return None
@@ -144,12 +144,12 @@ def load_submission(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
 def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) -> MergedNotebook:
     """Build the notebook to execute from the source skeleton and the student's answers."""
     problems: list[str] = []
-    source_ids: dict[str, str] = {}  # grade_id -> kind
+    source_ids: dict[str, str] = {}  # grade_id -> role
     for cell in source.cells:
         nbg = _nbgrader(cell.get("metadata"))
-        kind = _kind(nbg)
-        if kind is not None:
-            source_ids.setdefault(nbg["grade_id"], kind)
+        role = _role(nbg)
+        if role is not None:
+            source_ids.setdefault(nbg["grade_id"], role)
 
     # Student cells: answers by grade_id (first wins), extras attached to the anchor
     # (the last grade_id cell known to the source) that precedes them.
@@ -195,13 +195,13 @@ def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) ->
     add_extras(None)
     for cell in source.cells:
         nbg = _nbgrader(cell.get("metadata"))
-        kind = _kind(nbg)
-        if kind is None:
+        role = _role(nbg)
+        if role is None:
             continue  # unmarked source cells: the student's own copy runs as an extra cell
         gid = nbg["grade_id"]
         meta = json.loads(json.dumps(dict(cell.metadata)))
         points = float(nbg.get("points") or 0.0) if nbg.get("grade") else 0.0
-        if kind == "answer":
+        if role == "answer":
             student = answers.get(gid)
             if student is None:
                 problems.append(f"answer cell '{gid}' is missing from the submission")
@@ -215,9 +215,9 @@ def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) ->
                     )
             cells.append(GradedCell("answer", cell.cell_type, text, meta, gid, points))
         else:
-            if gid not in seen and kind == "test":
+            if gid not in seen and role == "test":
                 problems.append(f"test cell '{gid}' was missing; restored from the source")
-            cells.append(GradedCell(kind, cell.cell_type, cell.source, meta, gid, points))
+            cells.append(GradedCell(role, cell.cell_type, cell.source, meta, gid, points))
         add_extras(gid)
     for key in list(extras):
         add_extras(key)
@@ -236,7 +236,7 @@ def forbidden_uses(merged: MergedNotebook, forbid: list[str]) -> list[str]:
 
     found: list[str] = []
     for i, cell in enumerate(merged.cells):
-        if cell.cell_type != "code" or cell.kind not in ("answer", "extra"):
+        if cell.cell_type != "code" or cell.role not in ("answer", "extra"):
             continue
         try:
             tree = ast.parse(cell.source)

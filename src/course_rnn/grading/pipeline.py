@@ -1,7 +1,8 @@
 """Grade a whole class: submissions in, gradebook, grades.csv, feedback and report out.
 
-The parent process owns the nbgrader gradebook; a pool of worker processes runs one
-student at a time through SANDBOX's ``grade_notebook`` and sends back plain data. Each
+The parent process owns the nbgrader gradebook; a pool of worker processes
+(:mod:`~course_rnn.grading.worker`) grades one student at a time with
+:func:`course_rnn.grading.executor.grade_notebook` and sends back plain data. Each
 finished student is committed to the gradebook and to a small state file under
 ``OUT_DIR/.grading/`` before the next result is read, so an interrupted run resumes
 where it stopped, and a re-run regrades only students whose files changed.
@@ -30,42 +31,18 @@ from pathlib import Path
 from typing import TextIO
 
 from nbgrader.api import Gradebook
-from traitlets.config import Config
-
 from course_rnn.grading import gradebook as gbk
+from course_rnn.grading.course import course_settings
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.submissions import Rejected, Submission, discover, extract_zip
 from course_rnn.grading.worker import grade_student, init_worker
 
-__all__ = ["GradeRun", "RunSummary", "find_course_root", "run_grading"]
+__all__ = ["GradeRun", "RunSummary", "run_grading"]
 
 # Bump when a change here changes grades, so old state files are not reused.
 STATE_VERSION = 1
 STATE_DIR = ".grading"
-
-
-def find_course_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: cwd) with ``nbgrader_config.py``."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file():
-            return folder
-    return here
-
-
-def course_settings(root: Path) -> tuple[str, str, Config]:
-    """``(course_id, source_directory, config)`` from the course's ``nbgrader_config.py``."""
-    course_id, source_dir, config = "default_course", "source", Config()
-    config_file = root / "nbgrader_config.py"
-    if config_file.is_file():
-        from traitlets.config.loader import PyFileConfigLoader
-
-        config = PyFileConfigLoader(config_file.name, path=str(root)).load_config()
-        course_dir = config.get("CourseDirectory", {})
-        course_id = str(course_dir.get("course_id", course_id))
-        source_dir = str(course_dir.get("source_directory", source_dir))
-    return course_id, source_dir, config
 
 
 @dataclass
@@ -326,7 +303,7 @@ def _grade_class(
         summary.graded.append(student)
         got = sum(t["points"] for nb in outcome["notebooks"].values() for t in nb["tests"])
         auto_max = sum(
-            c.max_points for cells in info.notebooks.values() for c in cells if c.kind == "test"
+            c.max_points for cells in info.notebooks.values() for c in cells if c.scoring == "test"
         )
         seconds = sum(nb["seconds"] for nb in outcome["notebooks"].values())
         trouble = [p for nb in outcome["notebooks"].values() for p in nb["problems"]]

@@ -406,8 +406,6 @@ class Channel:
                 raise ProtocolError("bad request")
             result = self.handler(op, args)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back as data
-            if isinstance(exc, KeyboardInterrupt) and getattr(self, "reraise_interrupt", False):
-                raise
             self.send({"k": "rep", "err": describe_error(exc), **self.extra}, None)
             return
         try:

@@ -26,7 +26,7 @@ def pass_rates(info: AssignmentInfo, outcomes: dict[str, dict]) -> dict[str, flo
     n = len(outcomes)
     for name, cells in info.notebooks.items():
         for cell in cells:
-            if cell.kind != "test":
+            if cell.scoring != "test":
                 continue
             passed = 0
             for outcome in outcomes.values():

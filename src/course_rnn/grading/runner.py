@@ -123,6 +123,9 @@ class Runner:
         self.broken = ""  # why the kernel cannot be used any more
         self.count = 0
         self.uid = int(job.get("uid", 0))
+        # Test cells write `with forbid():`; here the kernel enforces the list, and the
+        # trusted side needs it only so that those blocks run.
+        use_forbid_list(job.get("forbid", []))
 
     def emit(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -185,7 +188,7 @@ class Runner:
         """
         names: set[str] = set()
         for cell in self.cells:
-            if cell["kind"] != "test":
+            if cell["role"] != "test":
                 continue
             try:
                 tree = ast.parse(cell["source"])
@@ -214,7 +217,7 @@ class Runner:
                 if cell["cell_type"] != "code":
                     continue
                 try:
-                    if cell["kind"] == "test":
+                    if cell["role"] == "test":
                         self.run_test(i, cell)
                     elif cell["source"].strip():
                         self.run_student(i, cell)
@@ -223,7 +226,7 @@ class Runner:
                         self.kernel.kill()
                     message = f"the grader could not run this cell ({type(exc).__name__})"
                     event = {"cell": i, "outputs": [_error(message)]}
-                    if cell["kind"] == "test":
+                    if cell["role"] == "test":
                         event["test"] = {"passed": False, "message": message}
                     self.emit(event)
         finally:

@@ -124,16 +124,8 @@ def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> li
         make_parents(path)
         cmd.extend(["--ro-bind", str(path), str(path)])
         bound.append(path)
-    pkg = _package_dir()
-    scratch = pkg / "scratch"
-    if scratch.is_dir():
-        cmd.extend(["--ro-bind", str(stub_dir), str(scratch)])
-    elif (pkg / "scratch.py").exists():
-        cmd.extend(["--ro-bind", str(stub_dir / "__init__.py"), str(pkg / "scratch.py")])
-    cache = pkg / "__pycache__"
-    if cache.is_dir():
-        for pyc in cache.glob("scratch.*.pyc"):
-            cmd.extend(["--ro-bind", "/dev/null", str(pyc)])
+    # The reference implementation (a package) is replaced by the stub.
+    cmd.extend(["--ro-bind", str(stub_dir), str(_package_dir() / "scratch")])
     cmd += ["--perms", "1777", "--dir", "/tmp/matplotlib"]
     for fontlist in _font_caches():  # skip matplotlib's font scan at every kernel start
         cmd += ["--ro-bind", str(fontlist), f"/tmp/matplotlib/{fontlist.name}"]
