@@ -14,9 +14,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from course_rnn.grading.course import find_course_root
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import parse_due, parse_penalty
-from course_rnn.grading.course import find_course_root
 from course_rnn.grading.pipeline import GradeRun, run_grading
 
 __all__ = ["add_arguments", "run"]

@@ -52,8 +52,9 @@ __all__ = [
 class CellInfo:
     """One nbgrader cell of the source notebook that the gradebook tracks.
 
-    ``scoring`` says how the cell is scored: "test" (autograded test cell), "manual" (manually graded answer),
-    "task" (manually graded task) or "answer" (autograded answer: code, no points).
+    ``scoring`` says how the cell is scored: "test" (autograded test cell), "manual"
+    (manually graded answer), "task" (manually graded task) or "answer" (autograded
+    answer: code, no points).
     ``released`` is the cell's source as students receive it.
     """
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from nbgrader.api import Gradebook
+
 from course_rnn.grading import gradebook as gbk
 from course_rnn.grading.course import course_settings
 from course_rnn.grading.executor import Limits

@@ -123,9 +123,6 @@ class Runner:
         self.broken = ""  # why the kernel cannot be used any more
         self.count = 0
         self.uid = int(job.get("uid", 0))
-        # Test cells write `with forbid():`; here the kernel enforces the list, and the
-        # trusted side needs it only so that those blocks run.
-        use_forbid_list(job.get("forbid", []))
 
     def emit(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -311,6 +308,11 @@ class Runner:
                 if isinstance(name, str) and name in names:
                     ns[name] = _bind(value)
             code = compile(cell["source"], f"<test {cell.get('grade_id')}>", "exec")
+            # Test cells write `with forbid():`. The kernel enforces the list; this side
+            # needs it only so that those blocks run.
+            from course_rnn.testing import use_forbid_list
+
+            use_forbid_list(self.job.get("forbid", []))
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 exec(code, ns)  # noqa: S102 - the instructor's test cell, in the trusted process
             return True, ""
