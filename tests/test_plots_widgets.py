@@ -44,14 +44,14 @@ def test_plot_curves_smooths_with_a_moving_average() -> None:
 @pytest.mark.parametrize("rho", [0.9, 1.0, 1.1])
 def test_linear_gradient_norm_is_rho_to_the_power_of_the_distance(rho: float) -> None:
     T = 30
-    norms = widgets.gradient_norms_through_time(rho, T, activation="linear", H=16)
+    norms = widgets.gradient_norms_through_time(rho, T, nonlinearity="linear", H=16)
     k = np.arange(T)[::-1]  # steps back from h_T
     np.testing.assert_allclose(norms, rho**k, rtol=1e-9)
 
 
-def test_gradient_norms_reject_an_unknown_activation() -> None:
+def test_gradient_norms_reject_an_unknown_nonlinearity() -> None:
     with pytest.raises(ValueError, match="sigmoid"):
-        widgets.gradient_norms_through_time(1.0, 10, activation="sigmoid")
+        widgets.gradient_norms_through_time(1.0, 10, nonlinearity="sigmoid")
 
 
 def test_figure_html_keeps_alt_text_escaped() -> None:
@@ -64,8 +64,10 @@ def test_figure_html_keeps_alt_text_escaped() -> None:
         widgets.figure_html(fig, "  ")
 
 
-def test_gradient_explorer_offers_radius_length_and_activation() -> None:
-    explorer = widgets.gradient_explorer(rho=1.2, T=50, activation="relu")
+def test_gradient_explorer_offers_radius_length_and_nonlinearity() -> None:
+    explorer = widgets.gradient_explorer(rho=1.2, T=50, nonlinearity="relu")
     values = [c.value for c in explorer.children[:3]]
     assert values == [1.2, 50, "relu"]
+    labels = [c.description for c in explorer.children[:3]]
+    assert labels == ["spectral radius", "T", "nonlinearity"]
     plt.close("all")

@@ -78,7 +78,7 @@ def _unit_vector(H: int, seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def _activation(nonlinearity: str):
+def _nonlinearity(nonlinearity: str):
     if nonlinearity == "linear":
         return lambda a: a
     if nonlinearity == "tanh":
@@ -92,7 +92,7 @@ def _recurrence_states(
     W: torch.Tensor, T: int, nonlinearity: str, inputs: torch.Tensor, h0: torch.Tensor
 ) -> list[torch.Tensor]:
     """h_1..h_T of h_t = f(W h_{t-1} + u_t), each h_t a (H,) tensor that keeps its grad."""
-    f = _activation(nonlinearity)
+    f = _nonlinearity(nonlinearity)
     h, states = h0.clone().requires_grad_(True), []
     for t in range(T):
         h = f(W @ h + inputs[t])  # a_t = W_hh h_{t-1} + u_t, h_t = f(a_t)
@@ -173,7 +173,7 @@ def recurrence_jacobians(
     W, T, u, h = _recurrence_setup(W_hh, T, inputs, input_scale, h0, seed)
     Wn = W.numpy()
     out = np.empty((T, *Wn.shape))
-    _activation(nonlinearity)  # validates the name
+    _nonlinearity(nonlinearity)  # validates the name
     for t in range(T):
         a = Wn @ h.numpy() + u[t].numpy()  # pre-activation a_t
         if nonlinearity == "linear":

@@ -17,7 +17,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .analysis import matrix_with_spectral_radius, recurrence_gradient_norms
+from .analysis import NONLINEARITIES, matrix_with_spectral_radius, recurrence_gradient_norms
 from .plots import COLORS
 
 __all__ = [
@@ -27,29 +27,27 @@ __all__ = [
     "gradient_explorer",
 ]
 
-ACTIVATIONS = ("linear", "tanh", "relu")
-
 
 def gradient_norms_through_time(
-    rho: float, T: int, activation: str = "tanh", H: int = 64, seed: int = 0
+    rho: float, T: int, nonlinearity: str = "tanh", H: int = 64, seed: int = 0
 ) -> np.ndarray:
     """||dL/dh_t|| for t = 1..T, shape (T,), for a recurrence with spectral radius ``rho``.
 
     W_hh is ``rho`` times a random orthogonal (H, H) matrix; the loss reads h_T only (see
     :func:`course_rnn.analysis.recurrence_gradient_norms`).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {ACTIVATIONS}, got {activation!r}")
+    if nonlinearity not in NONLINEARITIES:
+        raise ValueError(f"nonlinearity: expected one of {NONLINEARITIES}, got {nonlinearity!r}")
     if int(T) != T or T < 2:
         raise ValueError(f"T: expected an integer >= 2, got {T!r}")
     W = matrix_with_spectral_radius(H, rho, kind="orthogonal", seed=seed)
-    return recurrence_gradient_norms(W, int(T), nonlinearity=activation, seed=seed)
+    return recurrence_gradient_norms(W, int(T), nonlinearity=nonlinearity, seed=seed)
 
 
 def plot_gradient_flow(
     rhos: Sequence[float] = (0.9, 1.0, 1.1),
     T: int = 100,
-    activation: str = "tanh",
+    nonlinearity: str = "tanh",
     ax: Axes | None = None,
     H: int = 64,
 ) -> Axes:
@@ -58,14 +56,14 @@ def plot_gradient_flow(
         _, ax = plt.subplots(figsize=(6, 3.5))
     cmap = plt.get_cmap("viridis")
     for i, rho in enumerate(rhos):
-        norms = gradient_norms_through_time(rho, T, activation, H)
+        norms = gradient_norms_through_time(rho, T, nonlinearity, H)
         k = np.arange(T)[::-1]  # steps back from T
         color = cmap(i / max(len(rhos) - 1, 1)) if len(rhos) > 1 else COLORS["rnn"]
         ax.semilogy(k, np.maximum(norms, 1e-300), label=rf"$\rho$ = {rho:g}", color=color)
     ax.axhline(1.0, color=COLORS["baseline"], lw=0.8, ls=":")
     ax.set_xlabel("steps back from the loss, T - t")
     ax.set_ylabel(r"$\|\partial L / \partial h_t\|$")
-    ax.set_title(f"{activation}, H = {H}, T = {T}")
+    ax.set_title(f"{nonlinearity}, H = {H}, T = {T}")
     ax.legend(fontsize=8)
     return ax
 
@@ -84,8 +82,8 @@ def figure_html(fig: Figure, alt: str) -> str:
     return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}">'
 
 
-def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
-    """Sliders for the spectral radius, the sequence length and the activation.
+def gradient_explorer(rho: float = 1.0, T: int = 100, nonlinearity: str = "tanh"):
+    """Sliders for the spectral radius, the sequence length and the nonlinearity.
 
     Returns an ``ipywidgets`` interactive whose output redraws :func:`plot_gradient_flow`
     with the chosen radius (and 0.9 and 1.1 times it, for comparison).
@@ -93,12 +91,12 @@ def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
     import ipywidgets as w
     from IPython.display import HTML, display
 
-    def show(rho: float, T: int, activation: str) -> None:
+    def show(rho: float, T: int, nonlinearity: str) -> None:
         rhos = (round(0.9 * rho, 3), rho, round(1.1 * rho, 3))
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        plot_gradient_flow(rhos, T, activation, ax)
+        plot_gradient_flow(rhos, T, nonlinearity, ax)
         alt = (
-            f"Gradient norm against steps back, log scale, for a {activation} recurrence "
+            f"Gradient norm against steps back, log scale, for a {nonlinearity} recurrence "
             f"with T = {T} and spectral radii {rhos[0]:g}, {rhos[1]:g} and {rhos[2]:g}."
         )
         display(HTML(figure_html(fig, alt)))  # an <img> with alt text, kept in the page
@@ -111,7 +109,7 @@ def gradient_explorer(rho: float = 1.0, T: int = 100, activation: str = "tanh"):
             value=rho, min=0.5, max=2.0, step=0.05, description="spectral radius", style=wide
         ),
         T=w.IntSlider(value=T, min=10, max=300, step=10, description="T"),
-        activation=w.Dropdown(
-            options=list(ACTIVATIONS), value=activation, description="activation"
+        nonlinearity=w.Dropdown(
+            options=list(NONLINEARITIES), value=nonlinearity, description="nonlinearity"
         ),
     )
