@@ -6,6 +6,7 @@ in micrograd's tests; finite differences are a second, independent reference.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 
 import numpy as np
@@ -437,7 +438,41 @@ def test_saturated_gates_give_exact_zeros_and_ones_without_warnings():
     assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1)
 
 
+def test_rnn_forward_is_the_one_step_function_repeated():
+    x, (h0,), _ = random_case("rnn", 3, 6, 4, 5, seed=7)
+    params = scratch.rnn_params(4, 5, seed=7)
+    out, _ = scratch.rnn_forward(x, h0[0], params, "relu")
+    h = h0[0]
+    for t in range(x.shape[1]):
+        h, _ = scratch.rnn_step_forward(x[:, t], h, params, "relu")
+        assert np.array_equal(out[:, t], h), t  # bit for bit: the same arithmetic
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        scratch.rnn_step_forward,
+        scratch.rnn_step_backward,
+        scratch.lstm_gates_forward,
+        scratch.lstm_gates_backward,
+        scratch.gru_gates_forward,
+        scratch.gru_gates_backward,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_the_code_that_shows_one_idea_has_no_validation_plumbing(function):
+    body = inspect.getsource(function).split('"""')[-1]  # the code after the docstring
+    for plumbing in ("check", "raise", "ValueError", "asarray", "astype"):
+        assert plumbing not in body, f"{function.__name__} contains {plumbing!r}"
+
+
 def test_single_step_cells_name_their_own_arguments_in_errors():
+    rnn = scratch.rnn_params(3, 2)
+    with pytest.raises(ValueError, match=r"h_prev has shape \(4, 3\); expected \(4, 2\)"):
+        scratch.rnn_cell_forward(np.zeros((4, 3)), np.zeros((4, 3)), rnn)
+    _, cache = scratch.rnn_cell_forward(np.zeros((4, 3)), np.zeros((4, 2)), rnn)
+    with pytest.raises(ValueError, match=r"dout has shape \(4, 3\); expected \(4, 2\) = \(N, H\)"):
+        scratch.rnn_cell_backward(np.zeros((4, 3)), cache)
     params = scratch.lstm_params(3, 2)
     with pytest.raises(ValueError, match=r"x_t has shape \(4, 1, 3\); expected \(N, D\)"):
         scratch.lstm_cell_forward(np.zeros((4, 1, 3)), (np.zeros((4, 2)),) * 2, params)

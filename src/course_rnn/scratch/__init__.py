@@ -4,11 +4,13 @@ Everything is batch first and uses PyTorch's parameter names, shapes and gate or
 weights copy to and from ``torch.nn.RNN/LSTM/GRU(batch_first=True)`` unchanged
 (``params_from_torch``, ``params_to_torch``). Arrays may be float64 or float32; results
 keep x's dtype. Wrong shapes raise ``ValueError`` naming the argument, the shape given
-and the shape expected.
+and the shape expected. The functions that show one idea (``rnn_step_*``, ``*_gates_*``)
+check nothing; every other public function checks its arguments, then calls them.
 
 Where things live (read them in this order):
 
-- ``rnn``:  the vanilla RNN. ``rnn_cell_forward/backward`` (one step),
+- ``rnn``:  the vanilla RNN. ``rnn_step_forward/backward`` (one step, the idea alone),
+  ``rnn_cell_forward/backward`` (the same step, arguments checked),
   ``rnn_forward(x, h0, params, nonlinearity)`` and ``rnn_backward(dout, cache)`` (BPTT).
 - ``lstm``: ``lstm_gates_forward/backward`` (the gates i, f, g, o, side by side), one step
   ``lstm_cell_forward/backward``, whole sequences ``lstm_forward(x, (h0, c0), params)``
@@ -49,7 +51,14 @@ from .params import (
     params_to_torch,
     rnn_params,
 )
-from .rnn import rnn_backward, rnn_cell_backward, rnn_cell_forward, rnn_forward
+from .rnn import (
+    rnn_backward,
+    rnn_cell_backward,
+    rnn_cell_forward,
+    rnn_forward,
+    rnn_step_backward,
+    rnn_step_forward,
+)
 from .truncated import truncated_bptt
 
 __all__ = [
@@ -77,6 +86,8 @@ __all__ = [
     "rnn_cell_forward",
     "rnn_forward",
     "rnn_params",
+    "rnn_step_backward",
+    "rnn_step_forward",
     "sigmoid",
     "truncated_bptt",
 ]

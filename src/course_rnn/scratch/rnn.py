@@ -4,7 +4,12 @@ One step reads the input x_t and the previous hidden state h_{t-1}:
 
     h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh),    act = tanh or relu
 
-exactly as ``torch.nn.RNN``. Arrays are batch first: x (N, T, D), h (N, H).
+exactly as ``torch.nn.RNN`` (``act`` is its ``nonlinearity``). Arrays are batch first:
+x (N, T, D), h (N, H).
+
+- ``rnn_step_forward/backward``: one step, the idea alone, with no checks.
+- ``rnn_cell_forward/backward``: the same step behind shape checks (``torch.nn.RNNCell``).
+- ``rnn_forward``: checks once, then the step T times; ``rnn_backward``: BPTT.
 """
 
 from __future__ import annotations
@@ -15,15 +20,11 @@ from ._shapes import check_dout, check_inputs, check_step_inputs
 
 
 def _check_nonlinearity(nonlinearity: str) -> None:
-    if nonlinearity not in ("tanh", "relu"):
+    if nonlinearity not in ("tanh", "relu"):  # torch.nn.RNN's two choices
         raise ValueError(f"nonlinearity is {nonlinearity!r}; expected 'tanh' or 'relu'")
 
 
-def _activate(a: np.ndarray, nonlinearity: str) -> np.ndarray:
-    return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
-
-
-def _activation_grad(h: np.ndarray, nonlinearity: str) -> np.ndarray:
+def _nonlinearity_grad(h: np.ndarray, nonlinearity: str) -> np.ndarray:
     """d act(a) / da, written with the output h = act(a) (all the backward pass keeps)."""
     if nonlinearity == "tanh":
         return 1 - h * h  # tanh'(a) = 1 - tanh(a)^2
@@ -31,33 +32,30 @@ def _activation_grad(h: np.ndarray, nonlinearity: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# One step: forward and backward side by side
+# One step, the idea alone: forward and backward side by side
 # ---------------------------------------------------------------------------------------
 
 
-def rnn_cell_forward(
-    x_t: np.ndarray, h_prev: np.ndarray, params: dict, nonlinearity: str = "tanh"
+def rnn_step_forward(
+    x_t: np.ndarray, h_prev: np.ndarray, p: dict, nonlinearity: str = "tanh"
 ) -> tuple[np.ndarray, tuple]:
     """Take the input at the current step x_t (N, D) and the hidden state h_{t-1} (N, H).
 
-    Returns the new hidden state h_t (N, H) and a cache for ``rnn_cell_backward``.
+    Returns the new hidden state h_t (N, H) and a cache for ``rnn_step_backward``.
+    Nothing is checked here: ``rnn_cell_forward`` and ``rnn_forward`` check the arguments.
     """
-    _check_nonlinearity(nonlinearity)
-    x_t, states, p = check_step_inputs(x_t, {"h_prev": h_prev}, params, G=1)
-    h_prev = states["h_prev"]
     a = x_t @ p["weight_ih"].T + p["bias_ih"] + h_prev @ p["weight_hh"].T + p["bias_hh"]  # (N, H)
-    h = _activate(a, nonlinearity)  # the new memory h_t
+    h = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)  # the new memory h_t
     return h, (x_t, h_prev, h, p, nonlinearity)
 
 
-def rnn_cell_backward(dh: np.ndarray, cache: tuple) -> dict[str, np.ndarray]:
+def rnn_step_backward(dh: np.ndarray, cache: tuple) -> dict[str, np.ndarray]:
     """Given dLoss/dh_t (N, H), return the gradients of one step.
 
     Keys: ``x`` (N, D), ``h_prev`` (N, H) and the four parameters.
     """
     x_t, h_prev, h, p, nonlinearity = cache
-    dh = np.asarray(dh, dtype=h.dtype)
-    da = dh * _activation_grad(h, nonlinearity)  # backprop through tanh (or relu)
+    da = dh * _nonlinearity_grad(h, nonlinearity)  # backprop through tanh (or relu)
     return {
         "x": da @ p["weight_ih"],  # backprop through W_ih x_t: (N, H) @ (H, D) -> (N, D)
         "h_prev": da @ p["weight_hh"],  # backprop through W_hh h_{t-1}: (N, H)
@@ -66,6 +64,29 @@ def rnn_cell_backward(dh: np.ndarray, cache: tuple) -> dict[str, np.ndarray]:
         "bias_ih": da.sum(axis=0),  # (H,)
         "bias_hh": da.sum(axis=0),  # (H,): both biases are added the same way
     }
+
+
+# ---------------------------------------------------------------------------------------
+# One step with its arguments checked, as torch.nn.RNNCell
+# ---------------------------------------------------------------------------------------
+
+
+def rnn_cell_forward(
+    x_t: np.ndarray, h_prev: np.ndarray, params: dict, nonlinearity: str = "tanh"
+) -> tuple[np.ndarray, tuple]:
+    """``rnn_step_forward`` after checking the shapes; runs in x_t's float dtype.
+
+    x_t (N, D), h_prev (N, H); returns h_t (N, H) and a cache for ``rnn_cell_backward``.
+    """
+    _check_nonlinearity(nonlinearity)
+    x_t, states, p = check_step_inputs(x_t, {"h_prev": h_prev}, params, G=1)
+    return rnn_step_forward(x_t, states["h_prev"], p, nonlinearity)
+
+
+def rnn_cell_backward(dh: np.ndarray, cache: tuple) -> dict[str, np.ndarray]:
+    """``rnn_step_backward`` after checking that dh is shaped like h_t (N, H)."""
+    h = cache[2]
+    return rnn_step_backward(check_dout(dh, h.shape, h.dtype, "(N, H)"), cache)
 
 
 # ---------------------------------------------------------------------------------------
@@ -84,14 +105,10 @@ def rnn_forward(
     """
     _check_nonlinearity(nonlinearity)
     x, states, p, s = check_inputs(x, {"h0": h0}, params, G=1)
-    # The input's share of every step does not depend on h: one matmul for all steps.
-    xw = x @ p["weight_ih"].T + p["bias_ih"]  # (N, T, D) @ (D, H) -> (N, T, H)
-    W_hh_T = p["weight_hh"].T
     out = np.empty((s.N, s.T, s.H), dtype=x.dtype)
     h = states["h0"]
     for t in range(s.T):
-        # the step of rnn_cell_forward, with the input's share already computed
-        h = _activate(xw[:, t] + h @ W_hh_T + p["bias_hh"], nonlinearity)  # (N, H)
+        h, _ = rnn_step_forward(x[:, t], h, p, nonlinearity)  # (N, H)
         out[:, t] = h
     cache = {"x": x, "h0": states["h0"], "params": p, "out": out, "nonlinearity": nonlinearity}
     return out, cache
@@ -110,7 +127,7 @@ def rnn_backward(dout: np.ndarray, cache: dict) -> dict[str, np.ndarray]:
     dh = np.zeros_like(h0)  # the gradient arriving at h_t from step t+1 (none after T)
     for t in reversed(range(T)):
         dh = dh + dout[:, t]  # h_t feeds the loss at step t and the step t+1
-        da[:, t] = dh * _activation_grad(out[:, t], cache["nonlinearity"])  # backprop through tanh
+        da[:, t] = dh * _nonlinearity_grad(out[:, t], cache["nonlinearity"])  # through tanh
         dh = da[:, t] @ p["weight_hh"]  # through W_hh h_{t-1}: now dLoss/dh_{t-1}
     # The weights are shared by all steps, so their gradient is a sum over steps (and
     # over the batch): flatten (N, T) into one axis and do it in one matmul each.
