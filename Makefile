@@ -13,7 +13,7 @@ help:
 	@echo "make book       build the book into _build/html (the main job)"
 	@echo "make test       build the book, then run the whole test suite"
 	@echo "make test-fast  run the tests that need no built book"
-	@echo "make exercises  regenerate exercises/ from solutions/ (nbgrader)"
+	@echo "make exercises  build solutions/<a>/ and exercises/<a>/ from solutions/_sources/<a>.md"
 	@echo "make grade ASSIGNMENT=... SUBMISSIONS=... [OUT=grading_out]"
 	@echo "make serve      serve _build/html on http://localhost:8000"
 

@@ -25,12 +25,20 @@ import nbformat
 import pytest
 
 from course_rnn.check import check_notebook, format_report
-from course_rnn.release import ASSIGNMENTS, release
+from course_rnn.release import (
+    FORBID_CELL_ID,
+    TEXT_DIR,
+    available_assignments,
+    build_source,
+    notebook_text,
+    release,
+)
 from course_rnn.testing import forbid
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
+ASSIGNMENTS = available_assignments(ROOT)
 
 
 def source_nb(name: str) -> nbformat.NotebookNode:
@@ -185,7 +193,7 @@ def test_release_keeps_every_graded_cell_in_order(name):
 
 
 # ---------------------------------------------------------------------------
-# Test-cell rules (API.md): self-contained, no displayed value, existing forbid names
+# Test-cell rules: self-contained, no displayed value, existing forbid names
 # ---------------------------------------------------------------------------
 def defined_names(tree: ast.AST) -> set[str]:
     names: set[str] = set()
@@ -251,22 +259,107 @@ def test_forbidden_names_in_metadata_exist(name):
         pass
 
 
+def forbid_calls(source: str) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "forbid"
+    ]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_forbid_list_is_written_once_in_the_source(name):
+    """Test cells say `with forbid():`; only the front matter names what is forbidden."""
+    nb = source_nb(name)
+    for cell in nb.cells:
+        if is_test(cell):
+            for call in forbid_calls(cell.source):
+                assert not call.args and not call.keywords, (
+                    f"{nbgrader_meta(cell)['grade_id']} passes its own list to forbid(); "
+                    "write `with forbid():` and put the names in the front matter"
+                )
+    rules = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") == FORBID_CELL_ID]
+    assert len(rules) == 1 and nbgrader_meta(rules[0])["locked"]
+    namespace: dict = {}
+    exec(rules[0].source, namespace)  # noqa: S102 - the course's own generated cell
+    from course_rnn import testing
+
+    assert testing._assignment_forbid == nb.metadata["course_rnn"]["forbid"]
+
+
 # ---------------------------------------------------------------------------
-# course-rnn release reproduces exercises/ exactly
+# Generated files are what their one source produces
 # ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_source_notebook_is_generated_from_its_myst_source(name):
+    committed = (SOLUTIONS / name / f"{name}.ipynb").read_text(encoding="utf-8")
+    fresh = notebook_text(build_source(ROOT / TEXT_DIR / f"{name}.md"))
+    assert fresh == committed, (
+        f"solutions/{name}/{name}.ipynb differs from what {TEXT_DIR}/{name}.md produces: "
+        "edit the .md (never the .ipynb), then run `make exercises` and commit the result"
+    )
+
+
+def _write_source(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "x.md"
+    path.write_text(
+        "---\ncourse_rnn:\n  forbid: [torch.nn.RNN]\n---\n\n# Title\n\n" + body,
+        encoding="utf-8",
+    )
+    return path
+
+
+def _graded_md_cell(grade_id: str, points: float) -> str:
+    meta = (
+        f"nbgrader: {{grade: true, grade_id: {grade_id}, locked: true, points: {points}, "
+        "schema_version: 3, solution: false, task: false}"
+    )
+    return f"```{{code-cell}}\n---\n{meta}\n---\nassert True\n```\n\n"
+
+
+def test_build_source_adds_the_forbid_cell_and_stable_ids(tmp_path):
+    nb = build_source(
+        _write_source(tmp_path, "```{code-cell}\nx = 1\n```\n\n" + _graded_md_cell("t", 100))
+    )
+    assert [c.id for c in nb.cells] == ["cell-00", FORBID_CELL_ID, "cell-02", "t"]
+    assert "'torch.nn.RNN'" in nb.cells[1].source
+    assert nb.metadata["course_rnn"] == {"forbid": ["torch.nn.RNN"]}
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (_graded_md_cell("t", 60), "add up to 60"),
+        (_graded_md_cell("t", 50) + _graded_md_cell("t", 50), "used twice"),
+    ],
+    ids=["points", "duplicate"],
+)
+def test_build_source_rejects_broken_sources(tmp_path, body, message):
+    with pytest.raises(ValueError, match=message):
+        build_source(_write_source(tmp_path, body))
+
+
 @pytest.mark.grading
-def test_release_reproduces_committed_exercises_byte_for_byte(tmp_path):
-    written = release(list(ASSIGNMENTS), root=ROOT, output=tmp_path)
+def test_release_reproduces_every_generated_file_byte_for_byte(tmp_path):
+    written = release(
+        list(ASSIGNMENTS), root=ROOT, output=tmp_path / "exercises", source_output=tmp_path / "src"
+    )
     assert len(written) == len(ASSIGNMENTS)
-    for name in ASSIGNMENTS:
-        fresh, committed = tmp_path / name, EXERCISES / name
-        comparison = filecmp.dircmp(fresh, committed)
-        assert not comparison.left_only and not comparison.right_only, name
-        for file in comparison.common_files:
-            assert (fresh / file).read_bytes() == (committed / file).read_bytes(), (
-                f"exercises/{name}/{file} differs from what `course-rnn release` generates: "
-                "run `make exercises` and commit the result"
-            )
+    for generated, committed_root in (
+        (tmp_path / "exercises", EXERCISES),
+        (tmp_path / "src", SOLUTIONS),
+    ):
+        for name in ASSIGNMENTS:
+            fresh, committed = generated / name, committed_root / name
+            comparison = filecmp.dircmp(fresh, committed)
+            assert not comparison.left_only and not comparison.right_only, name
+            for file in comparison.common_files:
+                assert (fresh / file).read_bytes() == (committed / file).read_bytes(), (
+                    f"{committed_root.name}/{name}/{file} differs from what `make exercises` "
+                    f"generates from {TEXT_DIR}/{name}.md: run it and commit the result"
+                )
 
 
 # ---------------------------------------------------------------------------

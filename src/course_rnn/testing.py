@@ -333,9 +333,25 @@ def _disable(patches: _Patches, name: str, parent: Any, attr: str, obj: Any, rea
         patches.set(parent, attr, _forbidden_stub(name, reason))
 
 
+# The assignment's forbid list, set by the read-only cell that `course-rnn release` puts
+# at the top of every exercise (from the ``course_rnn: forbid:`` list of its source).
+_assignment_forbid: list[str] | None = None
+
+
+def use_forbid_list(names: Iterable[str]) -> None:
+    """Make ``names`` what ``forbid()`` without arguments disables.
+
+    The names are checked when ``forbid()`` uses them, not here: inside the grading
+    sandbox this cell runs where the forbidden modules cannot even be imported.
+    """
+    global _assignment_forbid
+    _assignment_forbid = [str(name) for name in names]
+
+
 @contextlib.contextmanager
 def forbid(
-    names: Iterable[str], reason: str = "this exercise asks you to write it yourself"
+    names: Iterable[str] | None = None,
+    reason: str = "this exercise asks you to write it yourself",
 ) -> Iterator[None]:
     """Disable the named functions, classes or whole modules inside the ``with`` block.
 
@@ -343,8 +359,17 @@ def forbid(
     forbidden class, or calling anything defined in a forbidden module raises
     ``ForbiddenError``. Everything is restored on exit. Names are dotted paths, for
     example ``"torch.nn.LSTM"`` or ``"course_rnn.scratch"``; a name that does not exist
-    raises ``ValueError`` (so a typo cannot silently forbid nothing).
+    raises ``ValueError`` (so a typo cannot silently forbid nothing). Without ``names``,
+    the assignment's own list applies (see :func:`use_forbid_list`): the exercises' test
+    cells write ``with forbid():``.
     """
+    if names is None:
+        if _assignment_forbid is None:
+            raise RuntimeError(
+                "this notebook's forbid list is not set: run its first code cell "
+                "(the read-only cell that calls use_forbid_list) before the tests"
+            )
+        names = _assignment_forbid
     patches = _Patches()
     try:
         for name in names:
@@ -367,4 +392,5 @@ __all__ = [
     "relative_error",
     "shape_of",
     "to_numpy",
+    "use_forbid_list",
 ]
