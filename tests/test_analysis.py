@@ -177,3 +177,46 @@ def test_analysis_rejects_unsupported_modules():
     bi = torch.nn.RNN(3, 4, batch_first=True, bidirectional=True)
     with pytest.raises(ValueError, match="unidirectional"):
         analysis.hidden_gradient_norms(bi, torch.randn(1, 2, 3))
+
+
+def test_largest_singular_value_is_not_the_spectral_radius():
+    nilpotent = np.array([[0.0, 2.0], [0.0, 0.0]])  # both eigenvalues 0, but it stretches e_2 by 2
+    assert analysis.spectral_radius(nilpotent) == 0.0
+    assert analysis.largest_singular_value(nilpotent) == pytest.approx(2.0)
+    W = analysis.matrix_with_spectral_radius(16, 0.7, seed=0)  # normal: the two agree
+    assert analysis.largest_singular_value(W) == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("sigma", [0.9, 4.0])
+def test_nonnormal_matrix_has_the_radius_and_the_norm_asked_for(sigma):
+    W = analysis.nonnormal_matrix(H, 0.9, sigma, seed=0)
+    assert W.shape == (H, H)
+    assert analysis.spectral_radius(W) == pytest.approx(0.9, rel=1e-6)
+    assert analysis.largest_singular_value(W) == pytest.approx(sigma, rel=1e-9)
+    assert np.array_equal(W, analysis.nonnormal_matrix(H, 0.9, sigma, seed=0))
+    normal = np.allclose(W @ W.T, W.T @ W, atol=1e-9)
+    assert normal == (sigma == 0.9)  # sigma_1 = rho only for the normal (symmetric) one
+    with pytest.raises(ValueError, match="sigma"):
+        analysis.nonnormal_matrix(8, 0.9, 0.5)
+
+
+def test_sigma_below_one_bounds_every_tanh_jacobian_product():
+    """Pascanu et al.: ||J_T ... J_{T-k+1}|| <= sigma_1^k when |tanh'| <= 1."""
+    W = analysis.nonnormal_matrix(32, 0.5, 0.95, seed=1)
+    products = analysis.jacobian_product_norms(analysis.recurrence_jacobians(W, 60, "tanh"))
+    assert np.all(products <= 0.95 ** np.arange(61) * (1 + 1e-9))
+    assert products[60] < 0.95**60
+
+
+def test_nonnormal_tanh_products_grow_for_dozens_of_steps_although_rho_is_below_one():
+    """rho = 0.9 < 1, sigma_1 = 4: with tanh the products stay above 1 for 100 steps."""
+    nonnormal = analysis.nonnormal_matrix(H, 0.9, 4.0, seed=0)
+    normal = analysis.matrix_with_spectral_radius(H, 0.9, seed=0)
+    grow = analysis.jacobian_product_norms(
+        analysis.recurrence_jacobians(nonnormal, 100, "tanh", input_scale=0.5)
+    )
+    shrink = analysis.jacobian_product_norms(
+        analysis.recurrence_jacobians(normal, 100, "tanh", input_scale=0.5)
+    )
+    assert np.all(grow[1:] > 1.0) and grow.max() > 10
+    assert np.all(shrink <= 0.9 ** np.arange(101) * (1 + 1e-9))

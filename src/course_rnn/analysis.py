@@ -4,14 +4,21 @@ Backpropagation through time multiplies the gradient by one Jacobian per step:
 
     dL/dh_t = (dh_{t+1}/dh_t)^T dL/dh_{t+1},   dh_{t+1}/dh_t = diag(f'(a_{t+1})) W_hh
 
-so ||dL/dh_{T-k}|| behaves like a product of k Jacobians. For a linear recurrence it is
-governed by the spectral radius rho(W_hh) (largest |eigenvalue|): it shrinks like rho^k
-when rho < 1, explodes when rho > 1, and stays put for an orthogonal W_hh (rho = 1).
-A saturating tanh multiplies in factors f' <= 1 and shrinks it further.
+so ||dL/dh_{T-k}|| behaves like a product of k Jacobians. For a linear recurrence the
+product is W_hh^k, governed in the long run by the spectral radius rho(W_hh) (largest
+|eigenvalue|): it shrinks like rho^k when rho < 1, explodes when rho > 1, and stays put
+for an orthogonal W_hh (rho = 1). With a nonlinearity f whose slope is at most gamma
+(1 for tanh and relu), each Jacobian stretches a vector by at most gamma * sigma_1(W_hh),
+sigma_1 the largest singular value: sigma_1 < 1/gamma is enough for the gradient to
+vanish, and sigma_1 > 1/gamma is needed for it to explode (Pascanu, Mikolov & Bengio
+2013). rho <= sigma_1, with equality for a normal W_hh (e.g. scaled orthogonal); for a
+non-normal one they can be far apart.
 
 This module measures:
 
-- :func:`spectral_radius` and :func:`matrix_with_spectral_radius`;
+- :func:`spectral_radius`, :func:`largest_singular_value`,
+  :func:`matrix_with_spectral_radius` and :func:`nonnormal_matrix` (rho and sigma_1
+  chosen separately);
 - :func:`recurrence_gradient_norms`: ||dL/dh_t|| for t = 1..T of a plain recurrence
   h_t = f(W_hh h_{t-1} + u_t), f linear, tanh or relu, with a W_hh you choose;
 - :func:`hidden_gradient_norms`: the same for a ``torch.nn.RNN``/``LSTM``/``GRU`` (or a
@@ -48,6 +55,11 @@ def spectral_radius(W: np.ndarray | torch.Tensor) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(_as_numpy(W)))))
 
 
+def largest_singular_value(W: np.ndarray | torch.Tensor) -> float:
+    """sigma_1(W) = ||W||_2, the most a square matrix ``W`` (H, H) stretches a vector."""
+    return float(np.linalg.norm(_as_numpy(W), 2))
+
+
 def matrix_with_spectral_radius(
     H: int, rho: float, kind: str = "orthogonal", seed: int = 0
 ) -> np.ndarray:
@@ -71,6 +83,51 @@ def matrix_with_spectral_radius(
     if kind == "gaussian":
         return A * (rho / spectral_radius(A))
     raise ValueError(f"kind: expected 'orthogonal' or 'gaussian', got {kind!r}")
+
+
+def nonnormal_matrix(H: int, rho: float, sigma: float, seed: int = 0) -> np.ndarray:
+    """A random (H, H) float64 matrix with spectral radius ``rho`` and sigma_1 = ``sigma``.
+
+    Built in Schur form, W = Q (Lambda + c U) Q^T: Q a random orthogonal matrix, Lambda a
+    diagonal of real eigenvalues drawn from [-rho, rho] (one of them exactly rho), U a
+    strictly upper triangular Gaussian matrix. The eigenvalues of a triangular matrix are
+    its diagonal, so rho(W) = rho whatever c is; c >= 0 is then found by bisection so that
+    sigma_1(W) = sigma (sigma_1 grows with c from rho). ``sigma == rho`` gives a normal
+    (symmetric) matrix; ``sigma > rho`` a non-normal one whose powers W^k can grow for a
+    while before they decay like rho^k. (The larger sigma / rho, the less accurately
+    ``numpy.linalg.eigvals`` finds the eigenvalues: they are ill-conditioned.)
+    """
+    if int(H) != H or H < 2:
+        raise ValueError(f"H: expected an integer >= 2, got {H!r}")
+    if rho <= 0:
+        raise ValueError(f"rho: expected a number > 0, got {rho!r}")
+    if sigma < rho:
+        raise ValueError(
+            f"sigma: expected a number >= rho = {rho!r} (sigma_1 >= rho), got {sigma!r}"
+        )
+    H = int(H)
+    rng = np.random.default_rng(seed)
+    eigenvalues = rng.uniform(-rho, rho, size=H)
+    eigenvalues[0] = rho
+    Lam = np.diag(eigenvalues)  # (H, H)
+    U = np.triu(rng.standard_normal((H, H)), k=1)  # strictly upper triangular
+
+    def sigma_1(c: float) -> float:
+        return float(np.linalg.norm(Lam + c * U, 2))
+
+    # sigma_1(c) is convex in c with its minimum, rho, at c = 0: bisect on [lo, hi].
+    lo, hi = 0.0, 0.0
+    if sigma > rho:  # (at sigma == rho, c = 0: sigma_1 is too flat near 0 to bisect)
+        hi = 1.0
+        while sigma_1(hi) < sigma:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1e-15 * hi:
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if sigma_1(mid) < sigma else (lo, mid)
+    c = (lo + hi) / 2
+    Q, R = np.linalg.qr(rng.standard_normal((H, H)))
+    Q = Q * np.sign(np.diag(R))  # a uniformly distributed orthogonal matrix
+    return Q @ (Lam + c * U) @ Q.T  # an orthogonal change of basis keeps rho, sigma_1
 
 
 def _unit_vector(H: int, seed: int) -> np.ndarray:
