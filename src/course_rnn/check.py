@@ -1,9 +1,10 @@
 """``course-rnn check NOTEBOOK``: a student's self-check before submitting.
 
-Runs the notebook from top to bottom in a fresh kernel (the student's own Python, the
-way nbgrader will) and reports, question by question, whether the visible tests pass,
-with the failure message and the points at stake. Written answers are listed as graded
-by hand. The notebook file itself is not modified.
+Runs the notebook from top to bottom in a fresh kernel (the student's own Python) and
+reports, question by question, whether the visible tests pass, with the failure message
+and the points at stake. A test passes when its cell runs without raising, the rule
+``course-rnn grade`` applies; a warning it prints does not fail it. Written answers are
+listed as graded by hand. The notebook file itself is not modified.
 
 Exit code: 0 when every test cell passes, 1 when one fails, 2 when the notebook cannot
 be read or run.
@@ -28,7 +29,9 @@ class QuestionResult:
     grade_id: str
     title: str  # the heading of the section the cell belongs to
     points: float
-    kind: str  # "test" (autograded) or "written" (graded by hand)
+    # how the cell is scored, as in the gradebook: "test" (an autograded test cell) or
+    # "manual" (a written answer, graded by hand)
+    scoring: str
     passed: bool | None  # None for written answers
     message: str = ""
 
@@ -42,7 +45,7 @@ class CheckReport:
 
     @property
     def tests(self) -> list[QuestionResult]:
-        return [q for q in self.questions if q.kind == "test"]
+        return [q for q in self.questions if q.scoring == "test"]
 
     @property
     def ok(self) -> bool:
@@ -59,7 +62,11 @@ def _heading(source: str) -> str | None:
 
 
 def _failure_message(outputs: list) -> str | None:
-    """The reason a test cell failed, or None if it passed (nbgrader's rule: error or stderr)."""
+    """The reason a cell failed, or None if it passed.
+
+    ``course-rnn grade``'s rule: a test cell fails when it raises. What it prints, to stdout
+    or stderr (a warning, say), does not count.
+    """
     for output in outputs:
         if output.get("output_type") == "error":
             ename, evalue = output.get("ename", "Error"), output.get("evalue", "")
@@ -73,13 +80,6 @@ def _failure_message(outputs: list) -> str | None:
             if ename == "AssertionError":
                 return evalue or "an assertion failed."
             return f"{ename}: {evalue}"
-    for output in outputs:
-        if output.get("output_type") == "stream" and output.get("name") == "stderr":
-            text = output.get("text", "").strip()
-            return (
-                "the cell wrote to stderr (a warning?), which the grader counts as a failure: "
-                + text[:300]
-            )
     return None
 
 
@@ -105,7 +105,7 @@ def check_notebook(path: Path, timeout: int = 300) -> CheckReport:
         if not meta.get("grade"):
             if cell.cell_type == "code" and not meta.get("solution"):
                 message = _failure_message(cell.get("outputs", []))
-                if message and not message.startswith(("not answered yet", "the cell wrote")):
+                if message and not message.startswith("not answered yet"):
                     first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
                     report.problems.append(f"the cell starting `{first_line}` failed: {message}")
             continue
@@ -118,7 +118,7 @@ def check_notebook(path: Path, timeout: int = 300) -> CheckReport:
                     grade_id,
                     title,
                     points,
-                    "written",
+                    "manual",
                     None,
                     "answered, graded by hand" if answered else "not answered yet",
                 )
@@ -136,7 +136,7 @@ def format_report(report: CheckReport) -> str:
     lines = [f"Checking {report.notebook}", ""]
     for q in report.questions:
         points = f"{q.points:g} point{'s' if q.points != 1 else ''}"
-        if q.kind == "written":
+        if q.scoring == "manual":
             lines.append(f"  WRITTEN  {q.title} [{q.grade_id}], {points}: {q.message}")
             continue
         status = "passed " if q.passed else "FAILED "
@@ -150,7 +150,7 @@ def format_report(report: CheckReport) -> str:
     passed = [q for q in tests if q.passed]
     earned = sum(q.points for q in passed)
     at_stake = sum(q.points for q in tests)
-    written = sum(q.points for q in report.questions if q.kind == "written")
+    written = sum(q.points for q in report.questions if q.scoring == "manual")
     lines += [
         "",
         f"Visible tests: {len(passed)} of {len(tests)} passed ({earned:g} of {at_stake:g} points).",
