@@ -9,6 +9,7 @@ One concept per module; everything is seeded and returns numpy arrays:
 - :mod:`.sunspots`   yearly sunspot numbers 1700-2008 (real time series)
 - :mod:`.firstnames` US Census 1990 first names (character corpus)
 - :mod:`.digits`     8x8 handwritten digits read row by row (real images)
+- :mod:`.timemachine` H. G. Wells, *The Time Machine* (text for language models)
 - :mod:`.batching`   numpy arrays -> shuffled torch mini-batches on a device
 
 Provenance and licence of each real data set are in its module's docstring.
@@ -21,6 +22,7 @@ from .digits import load_digit_rows
 from .firstnames import load_names, split_words
 from .order import order_task
 from .sunspots import load_sunspots, sliding_windows, time_split
+from .timemachine import load_timemachine, preprocess_d2l, split_d2l
 from .vocab import CharVocab, Vocab, bag_of_words, pad_sequences
 
 __all__ = [
@@ -40,10 +42,13 @@ __all__ = [
     "load_digit_rows",
     "load_names",
     "load_sunspots",
+    "load_timemachine",
     "order_task",
     "pad_sequences",
+    "preprocess_d2l",
     "reverse_task",
     "sliding_windows",
+    "split_d2l",
     "split_words",
     "time_split",
     "to_tensor",
