@@ -17,13 +17,17 @@ import torch
 from course_rnn.testing import (
     LIBRARY_RNNS,
     ForbiddenError,
+    assert_all_close,
     assert_close,
     assert_equal,
     assert_shape,
     check,
+    fix_part_first,
     forbid,
+    hint_problems,
     relative_error,
     to_numpy,
+    use_forbid_list,
 )
 
 
@@ -137,3 +141,70 @@ def test_forbid_rejects_names_that_do_not_exist():
     with pytest.raises(ValueError, match="LSTMM"):
         with forbid(["torch.nn.LSTMM"]):
             pass
+
+
+def test_a_hint_is_shown_only_for_the_mistake_it_names():
+    expected = np.array([1.0, 2.0])
+    hints = {"did you forget b?": np.array([0.0, 1.0]), "is it squared?": np.array([1.0, 4.0])}
+    with pytest.raises(AssertionError) as info:
+        assert_close("y", np.array([0.0, 1.0]), expected, hint="y = x + b", hints=hints)
+    assert "Hint: did you forget b?" in str(info.value) and "squared" not in str(info.value)
+    with pytest.raises(AssertionError) as info:
+        assert_close("y", np.array([5.0, 5.0]), expected, hint="y = x + b", hints=hints)
+    assert "Hint:" not in str(info.value) and "Reminder: y = x + b" in str(info.value)
+
+
+def test_two_hints_that_match_the_same_output_name_no_mistake():
+    expected = np.array([1.0, 2.0])
+    same = np.array([0.0, 0.0])
+    hints = {"mistake one": same, "mistake two": same.copy()}
+    with pytest.raises(AssertionError) as info:
+        assert_close("y", same, expected, hints=hints)
+    assert "Hint:" not in str(info.value)
+    assert len(hint_problems(expected, hints)) == 2
+
+
+def test_hint_problems_ignores_a_mistake_that_gives_the_right_answer_here():
+    expected = np.array([1.0, 2.0])
+    assert hint_problems(expected, {"ok": np.array([3.0, 3.0])}) == []
+    assert hint_problems(expected, {"harmless here": expected.copy()}) == []
+
+
+def test_assert_all_close_reports_every_wrong_entry_at_once():
+    expected = {"x": np.ones(2), "h0": np.zeros(2), "weight_hh": np.eye(2)}
+    got = {"x": np.zeros(2), "h0": np.zeros(2)}
+    with pytest.raises(AssertionError) as info:
+        assert_all_close("grads", got, expected)
+    message = str(info.value)
+    assert message.startswith("2 of 3 entries of grads are wrong")
+    assert "grads['x']" in message and "grads['weight_hh'] is missing" in message
+    assert "grads['h0']" not in message
+    assert_all_close("grads", expected, expected)
+
+
+def test_fix_part_first_names_the_earlier_part():
+    def broken():
+        raise AssertionError("h_1 is wrong")
+
+    def blank():
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError, match="fix part 1 first.*h_1 is wrong"):
+        fix_part_first("part 1", broken)
+    with pytest.raises(AssertionError, match="fix part 2 first.*not answered yet"):
+        fix_part_first("part 2", blank)
+    fix_part_first("part 1", lambda: None)
+
+
+def test_forbid_without_names_uses_the_assignment_list(monkeypatch):
+    from course_rnn import testing
+
+    monkeypatch.setattr(testing, "_assignment_forbid", None)
+    with pytest.raises(RuntimeError, match="forbid list is not set"):
+        with forbid():
+            pass
+    use_forbid_list(["torch.nn.GRU"])
+    with forbid():
+        with pytest.raises(ForbiddenError):
+            torch.nn.GRU(2, 3)
+    torch.nn.GRU(2, 3)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import importlib
+import json
+import os
 import types
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -41,6 +43,8 @@ _getattr = builtins.getattr
 _setattr = builtins.setattr
 _delattr = builtins.delattr
 _vars = builtins.vars
+_environ = os.environ
+_json_dumps = json.dumps
 _asarray = np.asarray
 _array = np.array
 _abs = np.abs
@@ -151,7 +155,7 @@ def assert_shape(name: str, got: Any, expected: tuple[int, ...], hint: str | Non
         if sorted(got_shape) == sorted(expected) and _len(got_shape) == _len(expected):
             message += " The sizes are right but in the wrong order: check your transposes."
         if hint:
-            message += f" Hint: {hint}"
+            message += f" Reminder: {hint}"
         raise AssertionError(message)
 
 
@@ -172,6 +176,7 @@ def assert_close(
     shown (for example ``{"did you add b_hh?": value_without_b_hh}``); otherwise ``hint``.
     """
     expected_arr = to_numpy(expected)
+    _audit_hints(name, expected_arr, hints, rtol, atol)
     try:
         got_arr = to_numpy(got)
     except AssertionError as exc:
@@ -195,19 +200,118 @@ def assert_close(
         f"At index {worst_index} expected {_float(expected_arr[worst]):.6g}, "
         f"got {_float(got_arr[worst]):.6g}."
     )
-    matched = None
-    for candidate_hint, candidate in (hints or {}).items():
-        candidate_arr = to_numpy(candidate)
-        if candidate_arr.shape == got_arr.shape and bool(
-            _all(_abs(_subtract(got_arr, candidate_arr)) <= atol + rtol * _abs(candidate_arr))
-        ):
-            matched = candidate_hint
-            break
-    if matched is not None:
-        message += f" Hint: {matched}"
+    matched = matching_hints(got_arr, hints, rtol, atol)
+    if _len(matched) == 1:  # a hint names a mistake only when the output is that mistake
+        message += f" Hint: {matched[0]}"
     elif hint:
-        message += f" Hint: {hint}"
+        message += f" Reminder: {hint}"
     raise AssertionError(message)
+
+
+def _close(got_arr: np.ndarray, target: Any, rtol: float, atol: float) -> bool:
+    target_arr = to_numpy(target)
+    return target_arr.shape == got_arr.shape and bool(
+        _all(_abs(_subtract(got_arr, target_arr)) <= atol + rtol * _abs(target_arr))
+    )
+
+
+def matching_hints(
+    got: Any, hints: Mapping[str, Any] | None, rtol: float = 1e-5, atol: float = 1e-8
+) -> list[str]:
+    """The hints whose typical-mistake value ``got`` matches (within the tolerance)."""
+    got_arr = to_numpy(got)
+    return [text for text, value in (hints or {}).items() if _close(got_arr, value, rtol, atol)]
+
+
+def hint_problems(
+    expected: Any, hints: Mapping[str, Any] | None, rtol: float = 1e-5, atol: float = 1e-8
+) -> list[str]:
+    """Why a set of hints could mislead: each mistake must match its own hint only.
+
+    A mistake whose value matches another hint's would leave the message unable to say
+    which mistake was made (``assert_close`` then shows neither). A mistake that gives
+    the right answer on these inputs is not a problem: it passes, and no hint is needed.
+    Returns one line per problem (empty when the hints are sound).
+    """
+    expected_arr = to_numpy(expected)
+    problems = []
+    for text, value in (hints or {}).items():
+        if _close(to_numpy(value), expected_arr, rtol, atol):
+            continue
+        shown = matching_hints(value, hints, rtol, atol)
+        if shown != [text]:
+            problems.append(f"the mistake {text!r} also matches {[h for h in shown if h != text]}")
+    return problems
+
+
+def _audit_hints(name: str, expected: Any, hints: Mapping[str, Any] | None, rtol, atol) -> None:
+    """With COURSE_RNN_HINT_AUDIT=FILE set, record the soundness of every hint set used."""
+    path = _environ.get("COURSE_RNN_HINT_AUDIT")
+    if not path or not hints:
+        return
+    record = {
+        "name": name,
+        "hints": _len(hints),
+        "problems": hint_problems(expected, hints, rtol, atol),
+    }
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(_json_dumps(record) + "\n")
+
+
+def assert_all_close(
+    name: str,
+    got: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    rtol: float = 1e-5,
+    atol: float = 1e-8,
+    hints: Mapping[str, Mapping[str, Any]] | None = None,
+    reminders: Mapping[str, str] | None = None,
+) -> None:
+    """``assert_close`` for each entry of a dict (a set of gradients), reporting all at once.
+
+    A student with two wrong gradients learns about both in one run. ``hints`` and
+    ``reminders`` map an entry's key to that entry's ``hints`` / ``hint``.
+    """
+    if not _isinstance(got, Mapping):
+        raise AssertionError(f"{name} should be a dict, got {type(got).__name__}: {_short(got)}")
+    failures = []
+    for key, value in expected.items():
+        if key not in got:
+            failures.append(f"{name}[{key!r}] is missing.")
+            continue
+        try:
+            assert_close(
+                f"{name}[{key!r}]",
+                got[key],
+                value,
+                rtol,
+                atol,
+                hint=(reminders or {}).get(key),
+                hints=(hints or {}).get(key),
+            )
+        except AssertionError as exc:
+            failures.append(str(exc))
+    if failures:
+        raise AssertionError(
+            f"{_len(failures)} of {_len(expected)} entries of {name} are wrong:\n- "
+            + "\n- ".join(failures)
+        )
+
+
+def fix_part_first(part: str, check_part: Callable[[], Any]) -> None:
+    """Run ``check_part``, a quick test of an earlier part this test builds on.
+
+    If it fails, the student reads "fix part N first" instead of a failure that points at
+    the wrong function.
+    """
+    try:
+        check_part()
+    except Exception as exc:  # noqa: BLE001 - any failure of the earlier part
+        reason = "it is not answered yet" if _isinstance(exc, NotImplementedError) else str(exc)
+        raise AssertionError(
+            f"this test uses your answer to {part}, which does not pass yet: fix {part} first. "
+            f"({reason})"
+        ) from None
 
 
 def assert_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> None:
@@ -222,7 +326,7 @@ def assert_equal(name: str, got: Any, expected: Any, hint: str | None = None) ->
     if not equal:
         message = f"{name} is {_short(got)}, expected {_short(expected)}."
         if hint:
-            message += f" Hint: {hint}"
+            message += f" Reminder: {hint}"
         raise AssertionError(message)
 
 
@@ -384,11 +488,15 @@ __all__ = [
     "COURSE_REFERENCE",
     "LIBRARY_RNNS",
     "ForbiddenError",
+    "assert_all_close",
     "assert_close",
     "assert_equal",
     "assert_shape",
     "check",
+    "fix_part_first",
     "forbid",
+    "hint_problems",
+    "matching_hints",
     "relative_error",
     "shape_of",
     "to_numpy",
