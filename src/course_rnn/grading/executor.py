@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from typing import Any
 import nbformat
 
 from course_rnn.grading.limits import Limits
+from course_rnn.grading.markup import redact_host_paths, summarise
 from course_rnn.grading.merge import (
     MergedNotebook,
     forbidden_uses,
@@ -32,6 +34,10 @@ from course_rnn.grading.merge import (
 )
 
 __all__ = ["Limits", "NotebookResult", "TestResult", "grade_notebook"]
+
+# The runner caps kept output at Limits.max_output_bytes; its per-cell records add a
+# little. Past this the events file is not read further (a runner bug, not a student).
+MAX_EVENTS_BYTES = 64 << 20
 
 
 @dataclass
@@ -135,6 +141,11 @@ def _run_trusted(
             "PYTHONHASHSEED": "0",
         }
         log_path = Path(tmp) / "runner.log"
+        runner_memory = int(limits.runner_memory_mb) << 20
+
+        def cap_memory() -> None:  # in the runner, before exec; the kernel sets its own
+            resource.setrlimit(resource.RLIMIT_AS, (runner_memory, runner_memory))
+
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-I", "-m", "course_rnn.grading.runner", str(job_path)],
@@ -144,6 +155,7 @@ def _run_trusted(
                 cwd=tmp,
                 env=env,
                 start_new_session=True,
+                preexec_fn=cap_memory,
             )
             try:
                 proc.wait(timeout=float(limits.notebook_timeout_s) + 60)
@@ -154,10 +166,16 @@ def _run_trusted(
             finally:
                 _kill_group(proc)
         if proc.returncode not in (0, None, -signal.SIGKILL):
-            tail = log_path.read_text(errors="replace")[-600:]
+            with open(log_path, "rb") as fh:
+                fh.seek(max(0, log_path.stat().st_size - 600))
+                tail = fh.read().decode(errors="replace")
             problems.append(f"the grader stopped unexpectedly (status {proc.returncode}): {tail}")
         events: dict[int, dict[str, Any]] = {}
-        for line in events_path.read_text(errors="replace").splitlines():
+        if events_path.stat().st_size > MAX_EVENTS_BYTES:
+            problems.append("the grader's record of this notebook was too large; it was cut")
+        with open(events_path, "rb") as fh:
+            record = fh.read(MAX_EVENTS_BYTES).decode(errors="replace")
+        for line in record.splitlines():
             try:
                 event = json.loads(line)
             except json.JSONDecodeError:
@@ -165,7 +183,7 @@ def _run_trusted(
             if isinstance(event, dict) and isinstance(event.get("cell"), int):
                 events[event["cell"]] = event
         if os.environ.get("COURSE_RNN_GRADING_TRACE"):
-            print(events_path.read_text(), file=sys.stderr)
+            print(record, file=sys.stderr)
         return events
 
 
@@ -197,6 +215,35 @@ def _sandbox_uid() -> int:
     )
 
 
+def _valid_output(raw: Any, count: int | None) -> nbformat.NotebookNode | None:
+    """One output of the runner as a valid nbformat v4 output, host paths redacted."""
+    if not isinstance(raw, dict):
+        return None
+    kind = raw.get("output_type")
+    if kind == "stream":
+        return nbformat.v4.new_output(
+            "stream",
+            name=str(raw.get("name", "stdout")),
+            text=redact_host_paths(str(raw.get("text", ""))),
+        )
+    if kind in ("display_data", "execute_result") and isinstance(raw.get("data"), dict):
+        data = {k: v for k, v in raw["data"].items() if isinstance(v, str)}
+        if "text/plain" in data:
+            data["text/plain"] = redact_host_paths(data["text/plain"])
+        if kind == "execute_result":
+            return nbformat.v4.new_output(kind, data=data, metadata={}, execution_count=count)
+        return nbformat.v4.new_output(kind, data=data, metadata={})
+    if kind == "error":
+        tb = raw.get("traceback")
+        return nbformat.v4.new_output(
+            "error",
+            ename=str(raw.get("ename", "Error")),
+            evalue=redact_host_paths(str(raw.get("evalue", ""))),
+            traceback=[redact_host_paths(str(t)) for t in tb] if isinstance(tb, list) else [],
+        )
+    return None
+
+
 def _assemble(
     name: str,
     merged: MergedNotebook,
@@ -204,21 +251,24 @@ def _assemble(
     problems: list[str],
     limits: Limits,
 ) -> NotebookResult:
+    """The executed notebook (valid nbformat) and the verdicts, from the runner's events."""
     executed = merged.to_notebook()
     tests = []
     for i, (cell, gc) in enumerate(zip(executed.cells, merged.cells, strict=True)):
         event = events.get(i, {})
         if gc.cell_type == "code":
-            outputs = event.get("outputs") or []
-            cell.outputs = [nbformat.from_dict(o) for o in outputs]
             count = event.get("count")
-            cell.execution_count = count if isinstance(count, int) else None
+            count = count if isinstance(count, int) and not isinstance(count, bool) else None
+            raw = event.get("outputs")
+            outputs = [_valid_output(o, count) for o in raw] if isinstance(raw, list) else []
+            cell.outputs = [o for o in outputs if o is not None]
+            cell.execution_count = count
         if gc.role != "test" or gc.cell_type != "code":
             continue
         verdict = event.get("test")
         if isinstance(verdict, dict):
             passed = verdict.get("passed") is True
-            message = str(verdict.get("message", ""))
+            message = redact_host_paths(str(verdict.get("message", "")))
         else:
             passed = False
             message = (
@@ -227,16 +277,21 @@ def _assemble(
             )
             if not cell.outputs:
                 cell.outputs = [
-                    nbformat.from_dict(
-                        {
-                            "output_type": "error",
-                            "ename": "TestFailed",
-                            "evalue": message,
-                            "traceback": [message],
-                        }
+                    nbformat.v4.new_output(
+                        "error", ename="TestFailed", evalue=message, traceback=[message]
                     )
                 ]
         tests.append(
             TestResult(gc.grade_id or "", gc.points if passed else 0.0, gc.points, passed, message)
         )
+    try:
+        nbformat.validate(executed)
+    except nbformat.ValidationError as exc:  # a grader bug: keep the verdicts, drop outputs
+        for cell in executed.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+        problems.append(
+            f"the executed notebook's outputs were invalid and were removed ({exc.message})"
+        )
+    problems = summarise([redact_host_paths(p) for p in problems])
     return NotebookResult(name, tests, problems, executed)

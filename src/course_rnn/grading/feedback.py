@@ -21,6 +21,7 @@ import nbformat
 
 from course_rnn.grading.gradebook import AssignmentInfo
 from course_rnn.grading.late import LatePolicy
+from course_rnn.grading.markup import MAX_ITEM_CHARS, one_line, redact_host_paths, summarise
 
 __all__ = ["hidden_test_lines", "redact", "render_notebook_feedback", "write_feedback"]
 
@@ -38,6 +39,7 @@ th { background: #f3f3f3; }
 .pending { color: #7a5a00; font-weight: 600; }
 pre { white-space: pre-wrap; margin: 0; font-size: .9em; }
 .problems { background: #fff4e5; border-left: 4px solid #e08a00; padding: .5rem 1rem; }
+.notes { background: #eef4fb; border-left: 4px solid #3b6ea5; padding: .5rem 1rem; }
 """
 
 
@@ -75,13 +77,17 @@ def render_notebook_feedback(
     scores: dict,
     late_note: str,
     hidden: set[str],
+    notes: list[str] | None = None,
 ) -> str:
     """One notebook's feedback page as HTML.
 
     ``cells`` are the notebook's :class:`~course_rnn.grading.gradebook.CellInfo`;
-    ``result`` the worker's outcome for the notebook (tests, problems); ``scores`` the
-    gradebook's per-grade-id scores (which include any manual grading).
+    ``result`` the worker's outcome for the notebook (tests, problems, the graded
+    ``file``); ``scores`` the gradebook's per-grade-id scores (which include any manual
+    grading); ``notes`` the choices made about the student's files. Every text that
+    came from the submission is escaped, cut and stripped of the grader's host paths.
     """
+    notes = notes or []
     e = html.escape
     verdicts = {t["grade_id"]: t for t in result.get("tests", [])}
     graded = [c for c in cells if c.scoring != "answer"]
@@ -97,7 +103,7 @@ def render_notebook_feedback(
             message = "" if verdict is None else str(verdict.get("message") or "")
             if verdict is None:
                 message = "this test could not be run (see the problems above)"
-            message = redact(message, hidden)
+            message = redact(redact_host_paths(message[:4000]), hidden)
             label = f'<span class="{status}">{status}</span>'
         else:
             pending = bool(score.get("pending"))
@@ -115,14 +121,23 @@ def render_notebook_feedback(
             f"<td>{_points(score.get('score'), cell.max_points)}</td>"
             f"<td><pre>{e(message)}</pre></td></tr>"
         )
-    problems = result.get("problems", [])
+    problems = summarise([redact_host_paths(str(p)) for p in result.get("problems", [])])
     problem_html = ""
     if problems:
-        items = "".join(f"<li>{e(redact(str(p), hidden))}</li>" for p in problems)
+        items = "".join(f"<li>{e(redact(p, hidden))}</li>" for p in problems)
         problem_html = (
             '<div class="problems"><p>Something in this submission cost points '
             f"before or while the tests ran:</p><ul>{items}</ul></div>"
         )
+    file_html = ""
+    if result.get("file"):
+        file_html = f"<p>File graded: <code>{e(one_line(result['file'], 200))}</code></p>\n"
+    elif result.get("submitted") is False:
+        file_html = f"<p>No file was graded: {e(notebook)}.ipynb was not found.</p>\n"
+    if notes:
+        items = "".join(f"<li>{e(one_line(n, MAX_ITEM_CHARS))}</li>" for n in summarise(notes))
+        file_html += f'<div class="notes"><p>About your files:</p><ul>{items}</ul></div>\n'
+
     title = f"{assignment} / {notebook}: feedback for {student}"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -130,7 +145,7 @@ def render_notebook_feedback(
         f"<h1>{e(title)}</h1>\n"
         f"<p><strong>Score: {earned:g} / {possible:g}</strong>"
         " (manually graded parts count once your instructor has graded them)</p>\n"
-        f"{f'<p>{e(late_note)}</p>' if late_note else ''}\n{problem_html}\n"
+        f"{file_html}{f'<p>{e(late_note)}</p>' if late_note else ''}\n{problem_html}\n"
         "<table><thead><tr><th>Test or question</th><th>Result</th><th>Points</th>"
         "<th>Message</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
         "</body></html>\n"
@@ -144,33 +159,52 @@ def write_feedback(
     outcomes: dict[str, dict],
     scores: dict[str, dict],
     policy: LatePolicy,
-) -> list[Path]:
-    """Write every student's feedback pages under ``folder``; return the paths written."""
+) -> dict[str, str]:
+    """Write every student's feedback pages under ``folder``.
+
+    Returns the students whose pages could not be written, with the reason (one
+    student's failure never stops the others).
+    """
     hidden = {name: hidden_test_lines(path) for name, path in sources.items()}
-    written = []
+    failed: dict[str, str] = {}
     for student, outcome in sorted(outcomes.items()):
-        student_scores = scores[student]
-        late_note = ""
-        if student_scores["seconds_late"] > 0:
-            hours = student_scores["seconds_late"] / 3600
-            late_note = (
-                f"Submitted {hours:.1f} hours after the due date; late policy: "
-                f"{policy.describe()}; penalty for the assignment: "
-                f"{student_scores['penalty']:g} points."
-            )
-        for name, cells in info.notebooks.items():
-            page = render_notebook_feedback(
-                student,
-                info.name,
-                name,
-                cells,
-                outcome["notebooks"].get(name, {}),
-                student_scores["notebooks"].get(name, {}),
-                late_note,
-                hidden[name],
-            )
-            dest = folder / student / info.name / f"{name}.html"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(page, encoding="utf-8")
-            written.append(dest)
-    return written
+        try:
+            _write_student(folder, info, outcome, scores[student], policy, hidden, student)
+        except Exception as exc:  # noqa: BLE001 - one student's pages, not the class
+            failed[student] = f"{type(exc).__name__}: {exc}"
+    return failed
+
+
+def _write_student(
+    folder: Path,
+    info: AssignmentInfo,
+    outcome: dict,
+    student_scores: dict,
+    policy: LatePolicy,
+    hidden: dict[str, set[str]],
+    student: str,
+) -> None:
+    """Write one student's pages (one per notebook)."""
+    late_note = ""
+    if student_scores["seconds_late"] > 0:
+        hours = student_scores["seconds_late"] / 3600
+        late_note = (
+            f"Submitted {hours:.1f} hours after the due date; late policy: "
+            f"{policy.describe()}; penalty for the assignment: "
+            f"{student_scores['penalty']:g} points."
+        )
+    for name, cells in info.notebooks.items():
+        page = render_notebook_feedback(
+            student,
+            info.name,
+            name,
+            cells,
+            outcome["notebooks"].get(name, {}),
+            student_scores["notebooks"].get(name, {}),
+            late_note,
+            hidden[name],
+            outcome.get("notes") or [],
+        )
+        dest = folder / student / info.name / f"{name}.html"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(page, encoding="utf-8")

@@ -8,8 +8,9 @@ The grader never trusts the structure of a submission. It walks the *source* not
 - answer cells (``solution: true``) take the student's text, matched by ``grade_id``;
   metadata (points, type, schema version) always comes from the source;
 - the student's own extra cells (no nbgrader metadata, unknown or duplicated grade ids)
-  are kept, stripped of nbgrader metadata, after the answer or source cell they followed
-  in the submission, so helper code the student wrote still runs.
+  are kept, without any of their metadata, after the answer or source cell they followed
+  in the submission, so helper code the student wrote still runs (at most
+  ``MAX_STUDENT_CELLS`` cells are read).
 
 Everything lost on the way is reported as a human-readable problem.
 """
@@ -25,6 +26,12 @@ import nbformat
 
 CELL_TYPES = ("code", "markdown", "raw")
 MAX_SUBMISSION_BYTES = 64 << 20
+MAX_STUDENT_CELLS = 1000  # the course's notebooks have under 100; more is not an answer
+
+
+def _gid(value: str) -> str:
+    """A student-chosen grade id, short enough to quote in a problem."""
+    return value if len(value) <= 60 else value[:59] + "…"
 
 
 @dataclass
@@ -132,12 +139,24 @@ def load_submission(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if isinstance(data, dict) and isinstance(data.get("worksheets"), list):
             return [], ["submission uses the old nbformat 3 layout; graded as empty"]
         return [], ["submission has no list of cells; graded as empty"]
-    cells = []
+    cells, malformed = [], []
     for i, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") not in CELL_TYPES:
-            problems.append(f"submission cell {i} is malformed and was ignored")
+            malformed.append(i)
             continue
         cells.append(cell)
+    if malformed:
+        listed = ", ".join(str(i) for i in malformed[:10])
+        more = f" and {len(malformed) - 10} more" if len(malformed) > 10 else ""
+        problems.append(
+            f"{len(malformed)} submission cell(s) are malformed and were ignored "
+            f"(cells {listed}{more})"
+        )
+    if len(cells) > MAX_STUDENT_CELLS:
+        problems.append(
+            f"the submission has {len(cells)} cells; only the first {MAX_STUDENT_CELLS} were read"
+        )
+        cells = cells[:MAX_STUDENT_CELLS]
     return cells, problems
 
 
@@ -164,12 +183,12 @@ def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) ->
             if gid in seen:
                 if source_ids[gid] == "answer":
                     problems.append(
-                        f"cell '{gid}' appears more than once; the first copy is the answer, "
-                        "later copies run as extra cells"
+                        f"cell '{_gid(gid)}' appears more than once; the first copy is the "
+                        "answer, later copies run as extra cells"
                     )
                     extras.setdefault(anchor, []).append(cell)
                 else:
-                    problems.append(f"cell '{gid}' was duplicated; the copies were ignored")
+                    problems.append(f"cell '{_gid(gid)}' was duplicated; the copies were ignored")
                 continue
             seen.add(gid)
             anchor = gid
@@ -178,7 +197,7 @@ def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) ->
             continue
         if gid is not None and (nbg.get("grade") or nbg.get("solution") or nbg.get("locked")):
             problems.append(
-                f"cell with unknown grade id '{gid}' kept as an extra cell (renamed answer?)"
+                f"cell with unknown grade id '{_gid(gid)}' kept as an extra cell (renamed answer?)"
             )
         extras.setdefault(anchor, []).append(cell)
 
@@ -186,11 +205,9 @@ def merge(source: nbformat.NotebookNode, student_cells: list[dict[str, Any]]) ->
 
     def add_extras(key: str | None) -> None:
         for cell in extras.pop(key, []):
-            meta = (
-                dict(cell.get("metadata") or {}) if isinstance(cell.get("metadata"), dict) else {}
-            )
-            meta.pop("nbgrader", None)
-            cells.append(GradedCell("extra", cell["cell_type"], _text(cell.get("source")), meta))
+            # No student metadata is kept: tags, attachments and the like reach HTML
+            # templates (the formgrader's) that do not expect hostile values.
+            cells.append(GradedCell("extra", cell["cell_type"], _text(cell.get("source")), {}))
 
     add_extras(None)
     for cell in source.cells:

@@ -21,13 +21,14 @@ import hashlib
 import json
 import multiprocessing
 import os
+import stat
 import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from nbgrader.api import Gradebook
@@ -36,6 +37,7 @@ from course_rnn.grading import gradebook as gbk
 from course_rnn.grading.course import course_settings
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import LatePolicy
+from course_rnn.grading.markup import one_line, summarise
 from course_rnn.grading.submissions import Rejected, Submission, discover, extract_zip
 from course_rnn.grading.worker import grade_student, init_worker
 
@@ -70,17 +72,27 @@ class RunSummary:
     graded: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     problems: dict[str, list[str]] = field(default_factory=dict)
-    rejected: list[Rejected] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)  # choices made per student
+    rejected: list[Rejected] = field(default_factory=list)  # entries not graded (and skipped)
     scores: dict[str, float] = field(default_factory=dict)
     max_score: float = 0.0
     seconds: float = 0.0
     notebook_seconds: float = 0.0
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
     interrupted: bool = False
+    unrecorded: set[str] = field(default_factory=set)  # graded, but no gradebook row
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's hash, read in chunks (never a symbolic link: refused when found)."""
+    digest = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _fingerprint(sources: dict[str, Path], sub: Submission, limits: Limits) -> str:
@@ -106,9 +118,17 @@ def _read_state(path: Path) -> dict | None:
         return None
 
 
-def _failed_outcome(student: str, sources: dict[str, Path], reason: str) -> dict:
+def _failed_outcome(
+    student: str, sources: dict[str, Path], reason: str, submitted: bool = True
+) -> dict:
     notebooks = {
-        name: {"tests": [], "problems": [reason], "answers": {}, "seconds": 0.0, "submitted": True}
+        name: {
+            "tests": [],
+            "problems": [reason],
+            "answers": {},
+            "seconds": 0.0,
+            "submitted": submitted,
+        }
         for name in sources
     }
     return {"student_id": student, "notebooks": notebooks}
@@ -228,9 +248,11 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             "a folder of <student_id>/<notebook>.ipynb or a zip of one"
         )
     subs, rejected = discover(folder, list(sources), run.lms_timezone)
+    _attach_member_problems(subs, summary.rejected)
     summary.rejected.extend(rejected)
     for entry in summary.rejected:
-        print(f"rejected {entry.entry!r}: {entry.reason}", file=log)
+        verb = "skipped" if entry.skipped else "rejected"
+        print(f"{verb} {one_line(repr(entry.entry), 120)}: {one_line(entry.reason)}", file=log)
 
     info = gbk.register_assignment(db_url, run.assignment, sources, run.due, course_id, config)
     summary.max_score = info.max_score
@@ -244,6 +266,19 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     return summary
 
 
+def _attach_member_problems(subs: list[Submission], refused: list[Rejected]) -> None:
+    """A zip member refused inside a student's folder also goes on that student's notes."""
+    by_id = {s.student_id: s for s in subs}
+    for entry in refused:
+        parts = PurePosixPath(entry.entry.replace("\\", "/")).parts
+        for part in parts[:2]:  # <student>/... or <wrapper>/<student>/...
+            if part in by_id:
+                by_id[part].notes.append(
+                    f"{'/'.join(parts[parts.index(part) + 1 :])} in the zip: {entry.reason}"
+                )
+                break
+
+
 def _grade_class(
     run: GradeRun,
     gb: Gradebook,
@@ -255,21 +290,35 @@ def _grade_class(
     log: TextIO,
     context: multiprocessing.context.BaseContext,
 ) -> None:
-    """Grade the students not graded yet, then write feedback, grades.csv and report."""
+    """Grade the students not graded yet, then write feedback, grades.csv and report.
+
+    Every step that touches one student's files or rows (hashing, recording, scoring,
+    writing feedback) fails for that student alone: the reason goes on their row.
+    """
     from course_rnn.grading.feedback import write_feedback
     from course_rnn.grading.report import write_report
 
     outcomes: dict[str, dict] = {}
     tasks = []
     by_id = {s.student_id: s for s in subs}
+    fingerprints: dict[str, str] = {}
+    failed_early: list[dict] = []
     for sub in subs:
-        fingerprint = _fingerprint(sources, sub, run.limits)
+        try:
+            fingerprint = _fingerprint(sources, sub, run.limits)
+        except OSError as exc:
+            failed_early.append(
+                _failed_outcome(sub.student_id, sources, f"the submission could not be read: {exc}")
+            )
+            fingerprints[sub.student_id] = ""
+            continue
+        fingerprints[sub.student_id] = fingerprint
         state = _read_state(state_dir / f"{sub.student_id}.json")
         if not run.force and state and state.get("fingerprint") == fingerprint:
             outcomes[sub.student_id] = state["outcome"]
             summary.reused.append(sub.student_id)
             # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
-            gbk.record_student(gb, info, sub.student_id, sub.timestamp, state["outcome"])
+            _record(gb, info, sub, state["outcome"], summary)
             continue
         tasks.append(
             {
@@ -288,27 +337,31 @@ def _grade_class(
             "(unchanged files; --force regrades them)",
             file=log,
         )
-    fingerprints = {t["student_id"]: t["fingerprint"] for t in tasks}
-    total = len(tasks)
+    total = len(tasks) + len(failed_early)
+    auto_max = sum(
+        c.max_points for cells in info.notebooks.values() for c in cells if c.scoring == "test"
+    )
 
     def on_result(outcome: dict) -> None:
         record_start = time.perf_counter()
         student = outcome["student_id"]
         sub = by_id[student]
-        gbk.record_student(gb, info, student, sub.timestamp, outcome)
-        _write_state(
-            state_dir / f"{student}.json",
-            {"fingerprint": fingerprints[student], "outcome": outcome},
-        )
+        outcome["notes"] = summarise(list(sub.notes), what="note(s)")
+        for name in sub.files:
+            if name in outcome["notebooks"]:
+                outcome["notebooks"][name]["file"] = sub.shown_name(name)
+        _record(gb, info, sub, outcome, summary)
+        if fingerprints.get(student):
+            _write_state(
+                state_dir / f"{student}.json",
+                {"fingerprint": fingerprints[student], "outcome": outcome},
+            )
         outcomes[student] = outcome
         summary.graded.append(student)
         got = sum(t["points"] for nb in outcome["notebooks"].values() for t in nb["tests"])
-        auto_max = sum(
-            c.max_points for cells in info.notebooks.values() for c in cells if c.scoring == "test"
-        )
         seconds = sum(nb["seconds"] for nb in outcome["notebooks"].values())
         trouble = [p for nb in outcome["notebooks"].values() for p in nb["problems"]]
-        note = f"  ({len(trouble)} problem(s): {trouble[0][:70]})" if trouble else ""
+        note = f"  ({len(trouble)} problem(s): {one_line(trouble[0], 70)})" if trouble else ""
         print(
             f"[{len(summary.graded):>{len(str(total))}}/{total}] {student:<20} "
             f"tests {_fmt(got)}/{_fmt(auto_max)}  {seconds:5.1f} s{note}",
@@ -319,9 +372,13 @@ def _grade_class(
             time.perf_counter() - record_start
         )
 
+    for outcome in failed_early:
+        on_result(outcome)
     workers = max(1, run.workers)
     if tasks:
-        print(f"grading {total} student(s) with {min(workers, total)} worker(s)", file=log)
+        print(
+            f"grading {len(tasks)} student(s) with {min(workers, len(tasks))} worker(s)", file=log
+        )
     pool_start = time.perf_counter()
     left = _run_pool(tasks, workers, on_result, sources, context)
     summary.phases["pool"] = time.perf_counter() - pool_start
@@ -335,25 +392,53 @@ def _grade_class(
         )
         return
 
-    students = sorted(outcomes)
-    gbk.apply_late_penalties(gb, run.assignment, students, run.late_policy)
-    scores = {s: gbk.student_scores(gb, info, s) for s in students}
-    for student in students:
-        problems = [p for nb in outcomes[student]["notebooks"].values() for p in nb["problems"]]
-        problems += by_id[student].notes if not by_id[student].files else []
+    recorded = [s for s in sorted(outcomes) if s not in summary.unrecorded]
+    gbk.apply_late_penalties(gb, run.assignment, recorded, run.late_policy)
+    scores = {}
+    for student in recorded:
+        try:
+            scores[student] = gbk.student_scores(gb, info, student)
+        except Exception as exc:  # noqa: BLE001 - one student's row, not the class
+            gb.db.rollback()
+            _unrecorded(summary, student, f"its scores could not be read back: {exc}")
+    for student in sorted(scores):
+        outcome = outcomes[student]
+        problems = [p for nb in outcome["notebooks"].values() for p in nb["problems"]]
         if problems:
             summary.problems[student] = problems
+        notes = outcome.get("notes") or []
+        if notes:
+            summary.notes[student] = notes
         summary.scores[student] = scores[student]["score"] - scores[student]["penalty"]
-        summary.notebook_seconds += sum(
-            nb["seconds"] for nb in outcomes[student]["notebooks"].values()
-        )
-    write_feedback(run.out / "feedback", info, sources, outcomes, scores, run.late_policy)
+        summary.notebook_seconds += sum(nb["seconds"] for nb in outcome["notebooks"].values())
+    graded = {s: outcomes[s] for s in scores}
+    for student, error in write_feedback(
+        run.out / "feedback", info, sources, graded, scores, run.late_policy
+    ).items():
+        summary.problems.setdefault(student, []).append(f"feedback not written: {error}")
     gbk.export_grades(gb, run.assignment, run.out / "grades.csv")
-    write_report(run.out, info, outcomes, scores, summary, run.late_policy)
+    write_report(run.out, info, graded, scores, summary, run.late_policy)
     summary.phases["finish"] = time.perf_counter() - finish_start
 
 
+def _record(
+    gb: Gradebook, info: gbk.AssignmentInfo, sub: Submission, outcome: dict, summary: RunSummary
+) -> None:
+    """Write one student's scores to the gradebook; a failure costs that student's row."""
+    try:
+        gbk.record_student(gb, info, sub.student_id, sub.timestamp, outcome)
+    except Exception as exc:  # noqa: BLE001 - one student's row, not the class
+        gb.db.rollback()
+        _unrecorded(summary, sub.student_id, f"could not be recorded in the gradebook: {exc}")
+
+
+def _unrecorded(summary: RunSummary, student: str, reason: str) -> None:
+    summary.unrecorded.add(student)
+    summary.rejected.append(Rejected(student, reason))
+
+
 def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
+    """The run in a few lines; every student-controlled text is escaped (one_line)."""
     n = len(summary.scores)
     print("", file=log)
     print(
@@ -372,9 +457,23 @@ def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
     if summary.problems:
         print(f"{len(summary.problems)} submission(s) lost points to problems:", file=log)
         for student, problems in summary.problems.items():
-            print(f"  {student}: {problems[0]}", file=log)
-    if summary.rejected:
-        print(f"{len(summary.rejected)} entry(ies) rejected (not graded):", file=log)
-        for entry in summary.rejected:
-            print(f"  {entry.entry!r}: {entry.reason}", file=log)
+            more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            print(f"  {student}: {one_line(problems[0], 200)}{more}", file=log)
+    if summary.notes:
+        print(f"{len(summary.notes)} submission(s) with choices made or files refused:", file=log)
+        for student, notes in summary.notes.items():
+            for note in notes[:5]:
+                print(f"  {student}: {one_line(note, 200)}", file=log)
+            if len(notes) > 5:
+                print(f"  {student}: ... {len(notes) - 5} more in the report", file=log)
+    refused = [e for e in summary.rejected if not e.skipped]
+    skipped = [e for e in summary.rejected if e.skipped]
+    if refused:
+        print(f"{len(refused)} entry(ies) rejected (not graded):", file=log)
+        for entry in refused:
+            print(f"  {one_line(repr(entry.entry), 120)}: {one_line(entry.reason, 200)}", file=log)
+    if skipped:
+        print(f"{len(skipped)} entry(ies) skipped (not submissions):", file=log)
+        for entry in skipped:
+            print(f"  {one_line(repr(entry.entry), 120)}: {one_line(entry.reason, 200)}", file=log)
     print(f"outputs in {run.out}: grades.csv, feedback/, report.md, report.html", file=log)

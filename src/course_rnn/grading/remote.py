@@ -249,30 +249,82 @@ def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
     return export(obj)
 
 
-def decode(data: Any, buffers: list[bytes], resolve, depth: int = 0) -> Any:
+class ComplexAnswer(Exception):
+    """Student code returned a complex value where the grader accepts only real ones."""
+
+
+class DecodeBudget:
+    """Bytes the decoded values of one message may take (the trusted side's memory cap).
+
+    Every array, tensor, bytes or string value is charged its decoded size each time it
+    appears, and every container element a fixed amount: a buffer referenced many times,
+    or widened to a larger dtype, cannot multiply memory past the cap.
+    """
+
+    ITEM_BYTES = 16
+
+    def __init__(self, limit: int) -> None:
+        self.left = int(limit)
+
+    def charge(self, nbytes: int) -> None:
+        self.left -= int(nbytes)
+        if self.left < 0:
+            raise ProtocolError("decoded values would be larger than the message size limit")
+
+
+def _complex_refused(what: str) -> ComplexAnswer:
+    return ComplexAnswer(f"your code returned a complex {what}; answers must be real numbers")
+
+
+def decode(
+    data: Any,
+    buffers: list[bytes],
+    resolve,
+    depth: int = 0,
+    budget: DecodeBudget | None = None,
+    allow_complex: bool = True,
+) -> Any:
     """Rebuild plain data; ``resolve(tag_dict)`` turns a handle into a local object.
 
-    Only the types listed in the module docstring are ever created.
+    Only the types listed in the module docstring are ever created. ``budget`` caps the
+    bytes of the decoded values (default: ``MAX_MESSAGE_BYTES``); ``allow_complex=False``
+    raises :class:`ComplexAnswer` for complex numbers, arrays and tensors.
     """
+    if budget is None:
+        budget = DecodeBudget(MAX_MESSAGE_BYTES)
     if depth > MAX_DEPTH:
         raise ProtocolError("data nested too deeply")
-    if data is None or isinstance(data, bool | int | float | str):
+
+    def sub(value: Any) -> Any:
+        return decode(value, buffers, resolve, depth + 1, budget, allow_complex)
+
+    if data is None or isinstance(data, bool | int | float):
+        return data
+    if isinstance(data, str):
+        budget.charge(len(data))
         return data
     if not isinstance(data, dict) or not isinstance(data.get("$"), str):
         raise ProtocolError(f"unexpected value in message: {type(data).__name__}")
     tag = data["$"]
     if tag in ("list", "tuple", "set", "frozenset"):
-        items = [decode(v, buffers, resolve, depth + 1) for v in _list(data.get("v"))]
+        values = _list(data.get("v"))
+        budget.charge(DecodeBudget.ITEM_BYTES * len(values))
+        items = [sub(v) for v in values]
         return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
     if tag == "dict":
-        keys = [decode(k, buffers, resolve, depth + 1) for k in _list(data.get("k"))]
-        vals = [decode(v, buffers, resolve, depth + 1) for v in _list(data.get("v"))]
-        return dict(zip(keys, vals, strict=True))
+        keys, values = _list(data.get("k")), _list(data.get("v"))
+        budget.charge(DecodeBudget.ITEM_BYTES * 2 * len(keys))
+        return dict(zip([sub(k) for k in keys], [sub(v) for v in values], strict=True))
     if tag in ("nd", "np", "torch"):
         np = _numpy() or importlib.import_module("numpy")
         dtype = _dtype(data.get("d"))
+        if dtype.kind == "c" and not allow_complex:
+            raise _complex_refused("array" if tag != "np" else "number")
         raw = _buffer(data, buffers)
         if tag == "np":
+            if len(raw) < dtype.itemsize:
+                raise ProtocolError("scalar buffer too short for its dtype")
+            budget.charge(dtype.itemsize)
             return np.frombuffer(raw, dtype=dtype, count=1)[0].copy()
         shape = tuple(_list(data.get("s")))
         if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape):
@@ -282,14 +334,21 @@ def decode(data: Any, buffers: list[bytes], resolve, depth: int = 0) -> Any:
             size *= s
         if size * dtype.itemsize != len(raw):
             raise ProtocolError("array buffer does not match its shape and dtype")
-        arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         if tag == "nd":
-            return arr
+            budget.charge(len(raw))
+            return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         torch = _torch() or importlib.import_module("torch")
         name = data.get("t")
         if name not in TORCH_DTYPES:
             raise ProtocolError(f"unsupported tensor dtype {name!r}")
-        return torch.from_numpy(arr).to(getattr(torch, name))
+        target = getattr(torch, name)
+        if target.is_complex and not allow_complex:
+            raise _complex_refused("tensor")
+        if target.itemsize > dtype.itemsize:
+            raise ProtocolError(f"tensor dtype {name} is wider than its buffer ({dtype.str})")
+        budget.charge(len(raw) + size * target.itemsize)
+        arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        return torch.from_numpy(arr).to(target)
     if tag == "npdtype":
         return _dtype(data.get("v"))
     if tag == "torchdtype":
@@ -298,14 +357,23 @@ def decode(data: Any, buffers: list[bytes], resolve, depth: int = 0) -> Any:
             raise ProtocolError("unsupported torch dtype")
         return getattr(torch, data["v"])
     if tag == "bytes":
-        return _buffer(data, buffers)
+        raw = _buffer(data, buffers)
+        budget.charge(len(raw))
+        return raw
     if tag == "complex":
-        re, im = _list(data.get("v"))
-        if not isinstance(re, int | float) or not isinstance(im, int | float):
+        if not allow_complex:
+            raise _complex_refused("number")
+        parts = _list(data.get("v"))
+        if len(parts) != 2 or not all(
+            isinstance(p, int | float) and not isinstance(p, bool) for p in parts
+        ):
             raise ProtocolError("bad complex number")
-        return complex(re, im)
+        return complex(parts[0], parts[1])
     if tag == "slice":
-        return slice(*[decode(v, buffers, resolve, depth + 1) for v in _list(data.get("v"))])
+        parts = _list(data.get("v"))
+        if len(parts) != 3:
+            raise ProtocolError("bad slice")
+        return slice(*[sub(v) for v in parts])
     if tag == "ellipsis":
         return Ellipsis
     return resolve(data)
@@ -351,6 +419,7 @@ class Channel:
         self.deadline: float | None = None
         self.max_bytes = MAX_MESSAGE_BYTES
         self.extra: dict[str, Any] = {}  # extra reply fields (e.g. captured output)
+        self.allow_complex = True  # the trusted side sets False: complex answers are wrong
 
     def send(self, header: dict[str, Any], payload: Any = None) -> None:
         """Send a header with an encoded payload under key ``"a"``."""
@@ -363,7 +432,14 @@ class Channel:
         """Read one frame; a payload that fails to decode comes back as the exception."""
         header, buffers = read_frame(self.rfd, self.deadline, self.max_bytes)
         try:
-            return header, decode(header.get("a"), buffers, self.resolve)
+            value = decode(
+                header.get("a"),
+                buffers,
+                self.resolve,
+                budget=DecodeBudget(self.max_bytes),
+                allow_complex=self.allow_complex,
+            )
+            return header, value
         except Exception as exc:  # noqa: BLE001 - the frame was read whole: stay in sync
             return header, DecodeFailure(exc)
 
@@ -377,6 +453,8 @@ class Channel:
                 self.serve(header, value)
                 continue
             if isinstance(value, DecodeFailure):
+                if isinstance(value.error, ComplexAnswer):
+                    raise value.error  # the frame was read whole: the channel is in sync
                 raise ProtocolError(f"reply could not be decoded: {value.error}")
             if kind != "rep":
                 raise ProtocolError(f"unexpected message kind {kind!r}")

@@ -2,7 +2,9 @@
 
 Writes ``score_histogram.png`` and ``pass_rates.png`` (matplotlib, no pyplot state),
 ``report.md`` and ``report.html`` into the output folder. Same inputs give the same
-files: nothing depends on the clock.
+files: nothing depends on the clock. Student-controlled text (ids, file names,
+problems) is escaped for Markdown (no raw HTML, no Markdown markup), and
+``report.html`` is the Markdown rendered with raw HTML off, then sanitised.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from matplotlib.figure import Figure
 
 from course_rnn.grading.gradebook import AssignmentInfo
 from course_rnn.grading.late import LatePolicy
+from course_rnn.grading.markup import markdown_text, markdown_to_html, summarise
 
 __all__ = ["pass_rates", "write_report"]
 
@@ -117,31 +120,50 @@ def write_report(
     if summary.problems:
         lines += ["| student | what went wrong |", "|---|---|"]
         for student, problems in sorted(summary.problems.items()):
-            text = "; ".join(p.replace("|", "\\|").replace("\n", " ") for p in problems)
-            lines.append(f"| {student} | {text} |")
+            text = "; ".join(markdown_text(p, 300) for p in summarise(problems, 5))
+            lines.append(f"| {markdown_text(student)} | {text} |")
     else:
         lines.append("None.")
-    lines += ["", "## Entries rejected (not graded)", ""]
-    if summary.rejected:
-        lines += ["| entry | reason |", "|---|---|"]
-        for entry in summary.rejected:
-            reason = entry.reason.replace("|", "\\|")
-            lines.append(f"| `{entry.entry}` | {reason} |")
+    lines += ["", "## Choices made and files refused", ""]
+    notes = getattr(summary, "notes", {})
+    if notes:
+        lines += ["| student | note |", "|---|---|"]
+        for student, items in sorted(notes.items()):
+            text = "; ".join(markdown_text(n, 300) for n in summarise(items, 5, "note(s)"))
+            lines.append(f"| {markdown_text(student)} | {text} |")
     else:
         lines.append("None.")
+    refused = [e for e in summary.rejected if not getattr(e, "skipped", False)]
+    skipped = [e for e in summary.rejected if getattr(e, "skipped", False)]
+    for title, entries in (
+        ("Entries rejected (not graded)", refused),
+        ("Entries skipped (not submissions)", skipped),
+    ):
+        lines += ["", f"## {title}", ""]
+        if entries:
+            lines += ["| entry | reason |", "|---|---|"]
+            for entry in entries[:200]:
+                lines.append(
+                    f"| {markdown_text(repr(entry.entry), 120)} | {markdown_text(entry.reason)} |"
+                )
+            if len(entries) > 200:
+                lines.append(f"| … | {len(entries) - 200} more, not listed |")
+        else:
+            lines.append("None.")
     lines += ["", "## Late submissions", "", f"Policy: {policy.describe()}.", ""]
     if late:
         lines += ["| student | hours late | penalty |", "|---|---|---|"]
         for s in late:
             lines.append(
-                f"| {s} | {scores[s]['seconds_late'] / 3600:.1f} | {scores[s]['penalty']:g} |"
+                f"| {markdown_text(s)} | {scores[s]['seconds_late'] / 3600:.1f} | "
+                f"{scores[s]['penalty']:g} |"
             )
     else:
         lines.append("None.")
     lines += ["", "## Manual grading", ""]
     lines.append(
         f"{len(pending)} student(s) have written answers waiting in the formgrader"
-        + (": " + ", ".join(pending) if pending else ".")
+        + (": " + ", ".join(markdown_text(p) for p in pending) if pending else ".")
     )
     markdown = "\n".join(lines) + "\n"
     paths["markdown"].write_text(markdown, encoding="utf-8")
@@ -150,40 +172,8 @@ def write_report(
 
 
 def _markdown_to_html(markdown: str, title: str) -> str:
-    """The tiny Markdown subset :func:`write_report` emits, as a standalone HTML page."""
+    """``report.md`` as a standalone HTML page (rendered, then sanitised: see markup)."""
     e = html.escape
-    body: list[str] = []
-    table: list[list[str]] = []
-
-    def flush() -> None:
-        if not table:
-            return
-        head, *rows = table
-        body.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
-        body.append("</thead><tbody>")
-        for row in rows:
-            body.append("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
-        body.append("</tbody></table>")
-        table.clear()
-
-    for line in markdown.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")]
-            if all(set(c) <= {"-"} for c in cells):
-                continue
-            table.append([_inline(e(c)) for c in cells])
-            continue
-        flush()
-        if line.startswith("# "):
-            body.append(f"<h1>{e(line[2:])}</h1>")
-        elif line.startswith("## "):
-            body.append(f"<h2>{e(line[3:])}</h2>")
-        elif line.startswith("!["):
-            alt, src = line[2:].split("](")
-            body.append(f'<p><img src="{e(src.rstrip(")"))}" alt="{e(alt)}"></p>')
-        elif line:
-            body.append(f"<p>{e(line)}</p>")
-    flush()
     style = (
         "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
         "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem}"
@@ -192,12 +182,6 @@ def _markdown_to_html(markdown: str, title: str) -> str:
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Grading report: {e(title)}</title><style>{style}</style></head><body>\n"
-        + "\n".join(body)
+        + markdown_to_html(markdown)
         + "\n</body></html>\n"
     )
-
-
-def _inline(text: str) -> str:
-    """Backticks to <code> (the only inline markup the report uses)."""
-    parts = text.split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))

@@ -20,6 +20,7 @@ import importlib
 import io
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from typing import Any
 from course_rnn.grading.remote import (
     ChannelClosed,
     ChannelTimeout,
+    ComplexAnswer,
     ProtocolError,
     RemoteObject,
     StudentCodeError,
@@ -93,6 +95,8 @@ def failure_message(exc: BaseException, cell_timeout: float) -> str:
             "your kernel stopped while this test was calling your code "
             "(it crashed, exited or ran out of memory or CPU time)"
         )
+    if isinstance(exc, ComplexAnswer):
+        return str(exc)
     if isinstance(exc, ProtocolError):
         return f"your code returned something the grader cannot read ({exc})"
     if isinstance(exc, StudentCodeError):
@@ -123,6 +127,9 @@ class Runner:
         self.broken = ""  # why the kernel cannot be used any more
         self.count = 0
         self.uid = int(job.get("uid", 0))
+        # The notebook's output budget lives HERE: the kernel's own cap is the student's
+        # to change, so everything it sends is cut again before it is kept.
+        self.output = OutputBudget(int(self.limits.max_output_bytes))
 
     def emit(self, event: dict[str, Any]) -> None:
         now = time.monotonic()
@@ -260,7 +267,8 @@ class Runner:
             return
         self.replay.append(i)
         self.count += 1
-        self.emit({"cell": i, "outputs": _clean_outputs(reply.get("outputs")), "count": self.count})
+        outputs = _clean_outputs(reply.get("outputs"), self.output, self.count)
+        self.emit({"cell": i, "outputs": outputs, "count": self.count})
 
     def run_test(self, i: int, cell: dict[str, Any]) -> None:
         out = CappedText(max(1000, int(self.limits.max_output_bytes) // 10))
@@ -275,7 +283,10 @@ class Runner:
         self.count += 1
         outputs = []
         if out.getvalue():
-            outputs.append({"output_type": "stream", "name": "stdout", "text": out.getvalue()})
+            text = self.output.take(out.getvalue())
+            if self.output.cut:
+                text += TRUNCATED
+            outputs.append({"output_type": "stream", "name": "stdout", "text": text})
         if not passed:
             outputs.append(_error(message, ename="TestFailed"))
         self.emit(
@@ -313,6 +324,11 @@ class Runner:
             from course_rnn.testing import use_forbid_list
 
             use_forbid_list(self.job.get("forbid", []))
+            # Test cells write `with forbid():`. The kernel enforces the list; this side
+            # needs it only so that those blocks run.
+            from course_rnn.testing import use_forbid_list
+
+            use_forbid_list(self.job.get("forbid", []))
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 exec(code, ns)  # noqa: S102 - the instructor's test cell, in the trusted process
             return True, ""
@@ -342,35 +358,75 @@ def _error(message: str, ename: str = "GradingError") -> dict[str, Any]:
     return {"output_type": "error", "ename": ename, "evalue": message, "traceback": [message]}
 
 
-def _clean_outputs(outputs: Any) -> list[dict[str, Any]]:
-    """Keep only well-formed outputs (the kernel is not trusted to produce them)."""
-    clean = []
+TRUNCATED = "\n[output truncated]\n"
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+
+
+class OutputBudget:
+    """Characters of output the whole notebook may keep (``Limits.max_output_bytes``)."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.cut = False  # set when the last take() dropped something
+
+    def take(self, text: str) -> str:
+        self.cut = len(text) > self.left
+        kept = text[: max(0, self.left)]
+        self.left -= len(kept)
+        return kept
+
+
+def _clean_outputs(outputs: Any, budget: OutputBudget, count: int) -> list[dict[str, Any]]:
+    """Valid nbformat outputs from what the kernel sent, within the notebook's budget.
+
+    The kernel is not trusted: only stdout/stderr streams, errors and ``text/plain``,
+    ``image/png`` and ``image/jpeg`` data (images must be base64) are kept, every string
+    is charged to ``budget``, metadata is the runner's own (empty) and an
+    ``execute_result`` carries the cell's execution ``count``.
+    """
+    clean: list[dict[str, Any]] = []
+    cut = False
     for out in outputs if isinstance(outputs, list) else []:
+        if budget.left <= 0:
+            cut = True
+            break
         if not isinstance(out, dict):
             continue
         kind = out.get("output_type")
         if kind == "stream" and out.get("name") in ("stdout", "stderr"):
-            clean.append(
-                {"output_type": "stream", "name": out["name"], "text": str(out.get("text", ""))}
-            )
+            text = budget.take(str(out.get("text", "")))
+            cut |= budget.cut
+            clean.append({"output_type": "stream", "name": out["name"], "text": text})
         elif kind in ("display_data", "execute_result") and isinstance(out.get("data"), dict):
-            data = {
-                k: v
-                for k, v in out["data"].items()
-                if k in ("text/plain", "image/png", "image/jpeg") and isinstance(v, str)
-            }
+            data = {}
+            for mime in ("text/plain", "image/png", "image/jpeg"):
+                value = out["data"].get(mime)
+                if not isinstance(value, str):
+                    continue
+                if mime != "text/plain" and not _BASE64.fullmatch(value[:10_000_000]):
+                    continue  # not an image: never let it reach an HTML attribute
+                if len(value) > budget.left:
+                    cut = True
+                    continue  # an image cut in half is no image
+                data[mime] = budget.take(value)
             if data:
-                clean.append({"output_type": kind, "data": data})
+                entry = {"output_type": kind, "data": data, "metadata": {}}
+                if kind == "execute_result":
+                    entry["execution_count"] = count
+                clean.append(entry)
         elif kind == "error":
             tb = out.get("traceback")
-            clean.append(
-                {
-                    "output_type": "error",
-                    "ename": str(out.get("ename", "Error"))[:200],
-                    "evalue": str(out.get("evalue", ""))[:4000],
-                    "traceback": [str(t) for t in tb][:50] if isinstance(tb, list) else [],
-                }
-            )
+            lines = [str(t) for t in tb][-50:] if isinstance(tb, list) else []
+            entry = {
+                "output_type": "error",
+                "ename": budget.take(str(out.get("ename", "Error"))[:200]),
+                "evalue": budget.take(str(out.get("evalue", ""))[:4000]),
+                "traceback": [budget.take(line[:20_000]) for line in lines],
+            }
+            cut |= budget.cut
+            clean.append(entry)
+    if cut:
+        clean.append({"output_type": "stream", "name": "stderr", "text": TRUNCATED})
     return clean
 
 

@@ -1,9 +1,10 @@
 """Start the student kernel inside a bubblewrap sandbox with resource limits.
 
-The sandbox sees a read-only system (``/usr``, ``/etc``, the Python installation, the
-virtual environment and the ``course_rnn`` package with ``course_rnn.scratch`` replaced
-by a stub), a private ``/proc``, ``/dev`` and size-limited ``/tmp``, and one writable
-folder: the student's workdir, mounted as ``/home/student``. Nothing else of the host
+The sandbox sees a read-only system (``/usr``, the few files of ``/etc`` that Python and
+its libraries read, the Python installation, the virtual environment and the
+``course_rnn`` package with ``course_rnn.scratch`` replaced by a stub), a private
+``/proc``, ``/dev`` and size-limited ``/tmp``, and one writable folder: the student's
+workdir, mounted as ``/home/student``. Nothing else of the host
 exists inside: not the course folder, ``solutions/``, the gradebook or other
 submissions. It has its own PID, IPC, UTS and (unless ``Limits.network``) network
 namespaces, so it can reach no host service, not even on loopback, and every process
@@ -86,9 +87,27 @@ def _package_dir() -> Path:
     return Path(course_rnn.__file__).resolve().parent
 
 
+# The part of the host's /etc that Python and the libraries read: the dynamic loader's
+# cache and configuration, the time zone, Debian's alternatives (links into /usr). Not
+# the host's users, groups, hosts, network, package or service configuration:
+# /etc/passwd, /etc/group and /etc/hosts inside are written for the sandbox (SANDBOX_ETC).
+HOST_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "alternatives")
+
+
+def sandbox_etc(uid: int) -> dict[str, str]:
+    """The sandbox's own /etc/passwd, /etc/group and /etc/hosts (the student's uid only)."""
+    return {
+        "passwd": f"root:x:0:0::/root:/usr/sbin/nologin\n"
+        f"student:x:{uid}:{uid}::{SANDBOX_HOME}:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\nstudent:x:{uid}:\n",
+        "hosts": "127.0.0.1 localhost sandbox\n",
+    }
+
+
 def _read_only_paths() -> list[Path]:
     """Host paths the sandbox needs: the system, Python, the venv, the package."""
-    paths = [Path(p) for p in ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32")]
+    paths = [Path(p) for p in ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32")]
+    paths += [Path("/etc") / name for name in HOST_ETC]
     paths += [Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), _package_dir()]
     exe = Path(sys.executable)
     paths.append(exe.resolve().parent.parent)
@@ -125,7 +144,9 @@ def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> li
         cmd.extend(["--ro-bind", str(path), str(path)])
         bound.append(path)
     # The reference implementation (a package) is replaced by the stub.
-    cmd.extend(["--ro-bind", str(stub_dir), str(_package_dir() / "scratch")])
+    cmd.extend(["--ro-bind", str(stub_dir / "scratch"), str(_package_dir() / "scratch")])
+    for name in sorted(sandbox_etc(uid)):
+        cmd.extend(["--ro-bind", str(stub_dir / "etc" / name), f"/etc/{name}"])
     cmd += ["--perms", "1777", "--dir", "/tmp/matplotlib"]
     for fontlist in _font_caches():  # skip matplotlib's font scan at every kernel start
         cmd += ["--ro-bind", str(fontlist), f"/tmp/matplotlib/{fontlist.name}"]
@@ -295,9 +316,12 @@ class KernelProcess:
         self.callbacks: dict[int, Any] = {}
         self.sandboxed = bwrap_path() is not None
         self._stub = Path(tempfile.mkdtemp(prefix="course-rnn-stub-"))
-        (self._stub / "__init__.py").write_text(STUB)
         self._stub.chmod(0o755)
-        (self._stub / "__init__.py").chmod(0o644)
+        for folder, files in (("scratch", {"__init__.py": STUB}), ("etc", sandbox_etc(uid))):
+            (self._stub / folder).mkdir(mode=0o755)
+            for name, text in files.items():
+                (self._stub / folder / name).write_text(text)
+                (self._stub / folder / name).chmod(0o644)
         self.on_output = None  # called with student output captured during calls
         self.cgroups: CGroups | None = None
         self.starts = 0
@@ -386,6 +410,7 @@ class KernelProcess:
             self.resolve,
         )
         self.channel.on_reply = self._on_reply
+        self.channel.allow_complex = False  # a complex answer is a wrong answer
         self.channel.deadline = time.monotonic() + timeout
         header, _ = self.channel.receive()
         if header.get("k") != "ready":
