@@ -6,14 +6,12 @@ starts a browser; see ``conftest.py`` for the session fixtures.
 Environment:
     COURSE_RNN_SITE            the built book to test (default _build/html).
     COURSE_RNN_CHROMIUM        path of the Chromium binary (default /usr/bin/chromium).
-    COURSE_RNN_BROWSER_STRICT  set to 1 to ignore KNOWN_DEFECTS and report everything.
-    CI                         when set, a missing build or browser fails instead of
-                               skipping.
+
+A missing build or browser fails the tests: it is never a reason to skip them.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import functools
 import hashlib
 import os
@@ -29,7 +27,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-import pytest
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -66,24 +63,6 @@ GENERATED_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-
-# Known book defects, reported to the book's owner and filtered out of the checks until
-# fixed, so that the suite stays green on main while still checking everything else.
-# Each entry: (check name, page glob, substring of the reported message). Remove the
-# entry when the fix lands. COURSE_RNN_BROWSER_STRICT=1 ignores this list.
-KNOWN_DEFECTS: list[tuple[str, str, str]] = []
-
-
-def on_ci() -> bool:
-    """True under CI (the CI variable is set)."""
-    return bool(os.environ.get("CI"))
-
-
-def missing(reason: str) -> None:
-    """Skip locally, fail on CI: CI must cover every page, never skip silently."""
-    if on_ci():
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 # --------------------------------------------------------------------------- discovery
@@ -557,18 +536,6 @@ def shoot(page: Page, rel: str, variant: str, full_page: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=full_page)
     return path
-
-
-def known_defect_filter(check: str, rel: str, messages: list[str]) -> list[str]:
-    """Drop messages that match a KNOWN_DEFECTS entry for this check and page."""
-    if os.environ.get("COURSE_RNN_BROWSER_STRICT") == "1":
-        return messages
-    rules = [
-        needle
-        for name, glob, needle in KNOWN_DEFECTS
-        if name == check and fnmatch.fnmatch(rel, glob)
-    ]
-    return [m for m in messages if not any(needle in m for needle in rules)]
 
 
 # --------------------------------------------------------------------------- axe-core

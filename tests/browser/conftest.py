@@ -39,8 +39,6 @@ from book_site import (
     content_pages,
     discover_pages,
     fetch_axe,
-    known_defect_filter,
-    missing,
     open_guarded,
     shoot,
 )
@@ -50,8 +48,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize `page_path` (every page) and `content_path` (reader pages) from the build.
 
-    With no build, one placeholder runs into a fixture that skips (locally) or fails
-    (on CI) with a clear reason.
+    With no build, one placeholder runs into a fixture that fails with a clear reason.
     """
     for name, finder in (("page_path", discover_pages), ("content_path", content_pages)):
         if name in metafunc.fixturenames:
@@ -60,14 +57,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _require_build(rel: str) -> None:
     if rel == NO_BUILD:
-        missing(f"no built book at {SITE}: run `make book` first")
+        pytest.fail(f"no built book at {SITE}: run `make book` first")
 
 
 @pytest.fixture(scope="session")
 def site() -> Iterator[Site]:
     """Serve the built book on an ephemeral localhost port for the whole session."""
     if not (SITE / "index.html").is_file():
-        missing(f"no built book at {SITE}: run `make book` first")
+        pytest.fail(f"no built book at {SITE}: run `make book` first")
     handler = functools.partial(QuietHandler, directory=str(SITE))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
@@ -85,7 +82,7 @@ def site() -> Iterator[Site]:
 def browser() -> Iterator[Browser]:
     """One headless Chromium for the session (Debian's build, not Playwright's)."""
     if not CHROMIUM.is_file():
-        missing(f"Chromium not found at {CHROMIUM}: `apt-get install chromium`")
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install chromium`")
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         try:
@@ -169,9 +166,3 @@ def phone_visit(open_page: Callable[..., tuple[Page, Guard]]) -> Callable[[str],
         return cache[rel]
 
     return _phone
-
-
-@pytest.fixture(scope="session")
-def known() -> Callable[[str, str, list[str]], list[str]]:
-    """known(check, page, messages) -> the messages that are not known book defects."""
-    return known_defect_filter

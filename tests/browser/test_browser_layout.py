@@ -14,7 +14,6 @@ from book_site import DESKTOP, PHONE, PageVisit
 
 pytestmark = pytest.mark.browser
 
-Known = Callable[[str, str, list[str]], list[str]]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -43,22 +42,18 @@ def _check_png(path: Path, min_height: int) -> None:
     assert height >= min_height, f"{path}: {height}px high, less than one screen"
 
 
-def test_page_fits_a_desktop_screen(
-    content_path: str, visit: Callable[[str], PageVisit], known: Known
-) -> None:
+def test_page_fits_a_desktop_screen(content_path: str, visit: Callable[[str], PageVisit]) -> None:
     seen = visit(content_path)
     assert seen.layout is not None
-    problems = known("desktop", content_path, layout_problems(seen.layout, DESKTOP, "desktop"))
+    problems = layout_problems(seen.layout, DESKTOP, "desktop")
     assert problems == [], f"{content_path} on a 1280x800 screen:\n" + "\n".join(problems)
     assert len(seen.screenshots) == 2
     for shot in seen.screenshots:
         _check_png(shot, DESKTOP["height"])
 
 
-def test_page_fits_a_phone_screen(
-    content_path: str, phone_visit: Callable[[str], dict], known: Known
-) -> None:
+def test_page_fits_a_phone_screen(content_path: str, phone_visit: Callable[[str], dict]) -> None:
     layout = phone_visit(content_path)
-    problems = known("phone", content_path, layout_problems(layout, PHONE, "phone"))
+    problems = layout_problems(layout, PHONE, "phone")
     assert problems == [], f"{content_path} on a 390x844 phone:\n" + "\n".join(problems)
     _check_png(layout["screenshot"], PHONE["height"])

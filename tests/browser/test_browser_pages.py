@@ -15,23 +15,20 @@ from book_site import PageVisit, Site, read_static
 pytestmark = pytest.mark.browser
 
 Visit = Callable[[str], PageVisit]
-Known = Callable[[str, str, list[str]], list[str]]
 
 
-def test_page_loads_without_console_errors(page_path: str, visit: Visit, known: Known) -> None:
-    errors = known("console", page_path, visit(page_path).console_errors)
+def test_page_loads_without_console_errors(page_path: str, visit: Visit) -> None:
+    errors = visit(page_path).console_errors
     assert errors == [], f"{page_path}: console errors:\n" + "\n".join(errors)
 
 
-def test_page_has_no_failed_requests(page_path: str, visit: Visit, known: Known) -> None:
-    failed = known("failed", page_path, visit(page_path).failed_requests)
+def test_page_has_no_failed_requests(page_path: str, visit: Visit) -> None:
+    failed = visit(page_path).failed_requests
     assert failed == [], f"{page_path}: failed requests:\n" + "\n".join(failed)
 
 
-def test_page_requests_nothing_outside_localhost(
-    page_path: str, visit: Visit, known: Known
-) -> None:
-    external = known("external", page_path, visit(page_path).external_requests)
+def test_page_requests_nothing_outside_localhost(page_path: str, visit: Visit) -> None:
+    external = visit(page_path).external_requests
     assert external == [], (
         f"{page_path}: requests to other hosts (blocked; the book must be offline-complete):\n"
         + "\n".join(external)
@@ -46,13 +43,12 @@ def _short(src: str) -> str:
     return src.split(",", 1)[0] + ",... (inline image)" if src.startswith("data:") else src
 
 
-def test_every_image_loads(page_path: str, visit: Visit, known: Known) -> None:
+def test_every_image_loads(page_path: str, visit: Visit) -> None:
     broken = [_short(img["src"]) for img in visit(page_path).images if img["natural_width"] == 0]
-    broken = known("image-load", page_path, broken)
     assert broken == [], f"{page_path}: images that did not load:\n" + "\n".join(broken)
 
 
-def test_every_image_has_alt_text(page_path: str, visit: Visit, known: Known) -> None:
+def test_every_image_has_alt_text(page_path: str, visit: Visit) -> None:
     # Decorative images may opt out explicitly (aria-hidden / role=presentation). A file
     # name is what Sphinx writes when no alt text was given: it describes nothing.
     missing = []
@@ -64,27 +60,26 @@ def test_every_image_has_alt_text(page_path: str, visit: Visit, known: Known) ->
             missing.append(f"{_short(img['src'])}: no alt text")
         elif FILE_NAME_ALT.search(alt):
             missing.append(f"{_short(img['src'])}: alt text is a file name ('{alt}')")
-    missing = known("alt", page_path, missing)
     assert missing == [], f"{page_path}: images without alt text:\n" + "\n".join(missing)
 
 
-def test_math_is_typeset_by_mathjax(page_path: str, visit: Visit, known: Known) -> None:
+def test_math_is_typeset_by_mathjax(page_path: str, visit: Visit) -> None:
     seen = visit(page_path)
     if seen.math_count:
         assert seen.mathjax, f"{page_path}: has {seen.math_count} math elements, no MathJax"
-    untypeset = known("math", page_path, seen.untypeset)
+    untypeset = seen.untypeset
     assert untypeset == [], f"{page_path}: math elements MathJax did not typeset:\n" + "\n".join(
         untypeset
     )
 
 
-def test_no_raw_tex_left_in_text(page_path: str, visit: Visit, known: Known) -> None:
-    raw = known("raw-tex", page_path, visit(page_path).raw_tex)
+def test_no_raw_tex_left_in_text(page_path: str, visit: Visit) -> None:
+    raw = visit(page_path).raw_tex
     assert raw == [], f"{page_path}: raw TeX delimiters in the text:\n" + "\n".join(raw)
 
 
-def test_outputs_show_no_object_addresses(page_path: str, visit: Visit, known: Known) -> None:
-    reprs = known("reprs", page_path, visit(page_path).reprs)
+def test_outputs_show_no_object_addresses(page_path: str, visit: Visit) -> None:
+    reprs = visit(page_path).reprs
     assert reprs == [], (
         f"{page_path}: code outputs print objects with memory addresses (end the cell "
         "with ';' or assign the value): " + ", ".join(reprs)
@@ -106,7 +101,7 @@ def _broken_link(href: str, site: Site) -> str | None:
     return None
 
 
-def test_internal_links_resolve(page_path: str, visit: Visit, site: Site, known: Known) -> None:
+def test_internal_links_resolve(page_path: str, visit: Visit, site: Site) -> None:
     broken = []
     for link in visit(page_path).links:
         scheme = urlsplit(link["href"]).scheme
@@ -115,5 +110,4 @@ def test_internal_links_resolve(page_path: str, visit: Visit, site: Site, known:
         why = _broken_link(link["href"], site)
         if why:
             broken.append(f"'{link['text']}' -> {link['raw']}: {why}")
-    broken = known("links", page_path, broken)
     assert broken == [], f"{page_path}: broken internal links:\n" + "\n".join(broken)
