@@ -54,6 +54,24 @@ def test_help_imports_no_subcommand(monkeypatch):
     assert imported == []
 
 
+def test_an_instructor_command_without_the_extra_says_which_extra_to_install(monkeypatch, capsys):
+    real_version = cli.importlib.metadata.version
+
+    def version(name):
+        if name in ("nbgrader", "jupytext"):
+            raise cli.importlib.metadata.PackageNotFoundError(name)
+        return real_version(name)
+
+    monkeypatch.setattr(cli.importlib.metadata, "version", version)
+    assert main(["grade", "--help"]) == 1
+    assert capsys.readouterr().err == (
+        "course-rnn grade needs the instructor tools (nbgrader and jupytext are not installed): "
+        "pip install 'course-rnn[instructor]'\n"
+    )
+    assert main(["release"]) == 1
+    assert "pip install 'course-rnn[instructor]'" in capsys.readouterr().err
+
+
 def _instructor_subcommand(tmp_path, monkeypatch, module: str, source: str) -> None:
     """Make `course-rnn fake` a subcommand of the instructor extra, run by ``module``."""
     (tmp_path / f"{module}.py").write_text(source)
