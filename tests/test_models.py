@@ -245,3 +245,14 @@ def test_set_forget_bias_opens_the_forget_gate(bidirectional):
             assert not torch.all(total[:H] == 3.0)  # input gate untouched
     with pytest.raises(ValueError, match="LSTM"):
         models.set_forget_bias(torch.nn.GRU(D, H), 1.0)
+
+
+def test_set_forget_bias_makes_the_cell_keep_sigmoid_of_the_value():
+    """With x_t = 0 and h_{t-1} = 0 the forget gate is σ(b_if + b_hf), and c_t moves by f
+    for each unit that c_{t-1} moves: the cell keeps σ(3) ≈ 0.95 of its state."""
+    cell = torch.nn.LSTMCell(D, H)
+    models.set_forget_bias(cell, 3.0)
+    x, h = torch.zeros(1, D), torch.zeros(1, H)
+    with torch.no_grad():
+        kept = cell(x, (h, torch.ones(1, H)))[1] - cell(x, (h, torch.zeros(1, H)))[1]
+    torch.testing.assert_close(kept, torch.full((1, H), torch.sigmoid(torch.tensor(3.0)).item()))

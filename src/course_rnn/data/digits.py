@@ -4,10 +4,14 @@ Each image is read as a sequence of its 8 rows, top to bottom: ``T = 8`` steps o
 ``D = 8`` pixels, and the label (0-9) is predicted after the last row (many-to-one).
 
 Provenance: the test set of the UCI "Optical Recognition of Handwritten Digits" data
-(E. Alpaydin and C. Kaynak, 1998; 1,797 images, 43 writers, 32x32 bitmaps reduced to 8x8
-counts 0..16), as shipped with scikit-learn (``sklearn.datasets.load_digits``, BSD-3-Clause
-package). The UCI repository licenses the data under CC BY 4.0. Read from the installed
-package: nothing is downloaded.
+(E. Alpaydin and C. Kaynak, 1998), as shipped with scikit-learn
+(``sklearn.datasets.load_digits``, BSD-3-Clause package): 1,797 images written by 13
+people (of the 43 who filled in the forms, 30 wrote the UCI training set and 13 this test
+set), 32x32 bitmaps reduced to 8x8 counts 0..16. The UCI repository licenses the data
+under CC BY 4.0. Read from the installed package: nothing is downloaded.
+
+The split below is random over these 1,797 images, so the same 13 writers appear in
+training and test: a test accuracy measures new digits by familiar hands, not new writers.
 """
 
 from __future__ import annotations

@@ -60,7 +60,9 @@ def time_split(series: np.ndarray, test_fraction: float = 0.2) -> tuple[np.ndarr
     """Split a series in time order: the first part to train on, the last to test on.
 
     No shuffling: the test years all come after the training years, as in real
-    forecasting. Returns ``(train, test)`` with ``len(test) = round(test_fraction * L)``.
+    forecasting. Compute anything taken from the data (a scale, a mean) on ``train``
+    only: a statistic of the whole series leaks the test years into the model.
+    Returns ``(train, test)`` with ``len(test) = round(test_fraction * L)``.
     """
     series = np.asarray(series)
     if not 0.0 < test_fraction < 1.0:
