@@ -1,0 +1,103 @@
+"""course_rnn.ctc: shapes, the CTC loss against torch, greedy decoding, error rates, slots."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rapidfuzz.distance import Levenshtein
+
+from course_rnn import ctc
+
+
+def _log_probs_from_path(path, n_classes=11):
+    """Log-probabilities (1, T, C) that put almost all mass on the classes of ``path``."""
+    logits = torch.full((1, len(path), n_classes), -10.0)
+    for t, c in enumerate(path):
+        logits[0, t, c] = 10.0
+    return torch.log_softmax(logits, dim=-1)
+
+
+def test_model_reads_an_image_as_a_sequence_of_width_over_four_steps():
+    model = ctc.ConvGRUCTC(n_symbols=10, channels=4, hidden_size=8)
+    x = torch.rand(3, 8, 40)
+    assert model.sequence(x).shape == (3, 10, 4 * 2 * 2)
+    log_probs, loss = model(x)
+    assert log_probs.shape == (3, 10, 11) and loss is None
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(3, 10), atol=1e-5)
+
+
+def test_model_loss_is_torch_ctc_loss_with_symbols_shifted_past_the_blank():
+    torch.manual_seed(0)
+    model = ctc.ConvGRUCTC(n_symbols=10, channels=4, hidden_size=8)
+    x = torch.rand(2, 8, 40)
+    targets = torch.tensor([[3, 1, 4, -1], [0, 0, 9, 2]])
+    log_probs, loss = model(x, targets)
+    expected = torch.nn.functional.ctc_loss(
+        log_probs.transpose(0, 1),
+        torch.tensor([4, 2, 5, 1, 1, 10, 3]),  # concatenated, each symbol + 1
+        input_lengths=torch.tensor([10, 10]),
+        target_lengths=torch.tensor([3, 4]),
+        blank=0,
+    )
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+
+
+def test_ctc_loss_is_small_for_an_alignment_of_the_target_and_large_otherwise():
+    good = _log_probs_from_path([0, 2, 2, 0, 2, 0, 4])  # "1 1 3": blank between the 1s
+    target = torch.tensor([[1, 1, 3]])
+    assert float(ctc.ctc_loss(good, target)) < 1e-3
+    bad = _log_probs_from_path([0, 2, 2, 2, 2, 0, 4])  # no blank: reads "1 3"
+    assert float(ctc.ctc_loss(bad, target)) > 5
+
+
+def test_greedy_decode_merges_repeats_and_drops_blanks():
+    path = [0, 3, 3, 0, 3, 5, 5, 5, 0, 0, 1, 1]
+    assert ctc.greedy_decode(_log_probs_from_path(path)) == [[2, 2, 4, 0]]
+    assert ctc.greedy_decode(_log_probs_from_path([0, 0, 0])) == [[]]
+
+
+def test_greedy_decode_accepts_numpy_and_batches():
+    lp = torch.cat([_log_probs_from_path([1, 0, 2]), _log_probs_from_path([4, 4, 4])])
+    assert ctc.greedy_decode(lp.numpy()) == [[0, 1], [3]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), max_size=9), st.lists(st.integers(0, 4), max_size=9))
+def test_edit_distance_matches_rapidfuzz(a, b):
+    assert ctc.edit_distance(a, b) == Levenshtein.distance(a, b)
+
+
+def test_character_error_rate_counts_edits_over_true_length():
+    truth = [[1, 2, 3], [4, 5]]
+    assert ctc.character_error_rate(truth, truth) == 0.0
+    assert ctc.character_error_rate([[], []], truth) == 1.0
+    # one substitution in the first string, one insertion in the second: 2 / 5
+    assert ctc.character_error_rate([[1, 9, 3], [4, 5, 5]], truth) == pytest.approx(0.4)
+    with pytest.raises(ValueError):
+        ctc.character_error_rate([[1]], truth)
+
+
+def test_equal_slots_cut_evenly_spaced_digits_back_out():
+    rng = np.random.default_rng(0)
+    digits = [
+        np.pad(rng.random((8, 6)).astype(np.float32) + 0.1, ((0, 0), (1, 1))) for _ in range(3)
+    ]
+    image = np.zeros((8, 40), dtype=np.float32)
+    for k, d in enumerate(digits):  # boxes of 8 columns at 5, 15, 25: a regular gap of 2
+        image[:, 5 + 10 * k : 13 + 10 * k] = d
+    slots = ctc.equal_slots(image, 3)
+    assert slots.shape == (3, 8, 8)
+    for slot, d in zip(slots, digits, strict=True):
+        np.testing.assert_allclose(slot[:, 1:7], d[:, 1:7])
+
+
+def test_equal_slots_misplace_digits_when_the_spacing_varies():
+    digit = np.pad(np.ones((8, 6), dtype=np.float32), ((0, 0), (1, 1)))
+    image = np.zeros((8, 40), dtype=np.float32)
+    for start in (0, 8, 30):  # two digits close together, one far away
+        image[:, start : start + 8] = digit
+    slots = ctc.equal_slots(image, 3)
+    # the middle slot falls in the empty space between the second and third digits
+    # or straddles the two: it no longer holds one whole digit
+    assert not np.allclose(slots[1], digit)
