@@ -43,19 +43,25 @@ def test_non_string_argument_is_a_type_error():
         get_device(3)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_request_without_cuda_fails_loudly(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a machine without CUDA
     with pytest.raises(RuntimeError, match="no CUDA device"):
         get_device("cuda")
     monkeypatch.setenv(ENV_VAR, "cuda:0")
     with pytest.raises(RuntimeError, match=ENV_VAR):
         get_device()
+    monkeypatch.delenv(ENV_VAR)
+    assert get_device() == torch.device("cpu")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_index_beyond_device_count_fails():
-    with pytest.raises(RuntimeError, match="CUDA device"):
-        get_device(f"cuda:{torch.cuda.device_count()}")
+def test_cuda_index_beyond_device_count_fails(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with 2 GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert get_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(RuntimeError, match=r"only 2 CUDA device\(s\) exist \(indices 0..1\)"):
+        get_device("cuda:2")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert get_device() == torch.device("cuda")
 
 
 def test_describe_device_names_cpu():
