@@ -9,6 +9,8 @@ One concept per module; everything is seeded and returns numpy arrays:
 - :mod:`.sunspots`   yearly sunspot numbers 1700-2008 (real time series)
 - :mod:`.firstnames` US Census 1990 first names (character corpus)
 - :mod:`.digits`     8x8 handwritten digits read row by row (real images)
+- :mod:`.digit_strings` strings of 3-8 of those digits with random gaps (reading images)
+- :mod:`.chorales`   J.S. Bach's four-part chorales as note tokens (music)
 - :mod:`.timemachine` H. G. Wells, *The Time Machine* (text for language models)
 - :mod:`.batching`   numpy arrays -> shuffled torch mini-batches on a device
 
@@ -17,7 +19,9 @@ Provenance and licence of each real data set are in its module's docstring.
 
 from .adding import BASELINE_MSE, adding_problem
 from .batching import batches, fresh_batches, to_tensor
+from .chorales import Chorale, from_tokens, load_chorales, split_chorales, to_tokens
 from .copying import BOS, EOS, IGNORE_INDEX, PAD, copy_baseline, copy_task, reverse_task
+from .digit_strings import DigitStrings, digit_pool, digit_strings
 from .digits import load_digit_rows
 from .firstnames import load_names, split_words
 from .order import order_task
@@ -32,13 +36,19 @@ __all__ = [
     "IGNORE_INDEX",
     "PAD",
     "CharVocab",
+    "Chorale",
+    "DigitStrings",
     "Vocab",
     "adding_problem",
     "bag_of_words",
     "batches",
     "copy_baseline",
     "copy_task",
+    "digit_pool",
+    "digit_strings",
     "fresh_batches",
+    "from_tokens",
+    "load_chorales",
     "load_digit_rows",
     "load_names",
     "load_sunspots",
@@ -48,8 +58,10 @@ __all__ = [
     "preprocess_d2l",
     "reverse_task",
     "sliding_windows",
+    "split_chorales",
     "split_d2l",
     "split_words",
     "time_split",
     "to_tensor",
+    "to_tokens",
 ]
