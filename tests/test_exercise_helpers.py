@@ -21,8 +21,8 @@ from course_rnn.testing import (
     assert_close,
     assert_equal,
     assert_shape,
+    builds_on,
     check,
-    fix_part_first,
     forbid,
     hint_problems,
     relative_error,
@@ -182,18 +182,27 @@ def test_assert_all_close_reports_every_wrong_entry_at_once():
     assert_all_close("grads", expected, expected)
 
 
-def test_fix_part_first_names_the_earlier_part():
+def test_builds_on_blames_the_earlier_part_only_when_it_is_wrong():
     def broken():
         raise AssertionError("h_1 is wrong")
 
     def blank():
         raise NotImplementedError()
 
-    with pytest.raises(AssertionError, match="fix part 1 first.*h_1 is wrong"):
-        fix_part_first("part 1", broken)
+    def later_fails():
+        raise AssertionError("out is wrong")
+
+    with pytest.raises(AssertionError, match=r"fix part 1 first \(h_1 is wrong\)"):
+        with builds_on("part 1", broken):
+            later_fails()
     with pytest.raises(AssertionError, match="fix part 2 first.*not answered yet"):
-        fix_part_first("part 2", blank)
-    fix_part_first("part 1", lambda: None)
+        with builds_on("part 2", blank):
+            raise NotImplementedError()
+    with pytest.raises(AssertionError, match="^out is wrong$"):
+        with builds_on("part 1", lambda: None):
+            later_fails()
+    with builds_on("part 1", broken):  # the later part is right: nothing to blame
+        pass
 
 
 def test_forbid_without_names_uses_the_assignment_list(monkeypatch):

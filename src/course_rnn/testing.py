@@ -298,20 +298,30 @@ def assert_all_close(
         )
 
 
-def fix_part_first(part: str, check_part: Callable[[], Any]) -> None:
-    """Run ``check_part``, a quick test of an earlier part this test builds on.
+@contextlib.contextmanager
+def builds_on(part: str, check_part: Callable[[], Any]) -> Iterator[None]:
+    """Blame an earlier part when a check that builds on it fails and it is wrong too.
 
-    If it fails, the student reads "fix part N first" instead of a failure that points at
-    the wrong function.
+    ``check_part`` is a quick test of the earlier part (say, the one-step function that
+    a whole-sequence function calls). It runs only when the block fails; if it fails too,
+    the student reads "fix part N first" instead of a message about the wrong function.
     """
     try:
-        check_part()
-    except Exception as exc:  # noqa: BLE001 - any failure of the earlier part
-        reason = "it is not answered yet" if _isinstance(exc, NotImplementedError) else str(exc)
-        raise AssertionError(
-            f"this test uses your answer to {part}, which does not pass yet: fix {part} first. "
-            f"({reason})"
-        ) from None
+        yield
+    except Exception as exc:  # noqa: BLE001 - any failure of the later part
+        try:
+            check_part()
+        except Exception as earlier:  # noqa: BLE001 - any failure of the earlier part
+            reason = (
+                "it is not answered yet"
+                if _isinstance(earlier, NotImplementedError)
+                else str(earlier)
+            )
+            raise AssertionError(
+                f"this test builds on your answer to {part}, which does not pass yet: "
+                f"fix {part} first ({reason})."
+            ) from None
+        raise exc
 
 
 def assert_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> None:
@@ -492,8 +502,8 @@ __all__ = [
     "assert_close",
     "assert_equal",
     "assert_shape",
+    "builds_on",
     "check",
-    "fix_part_first",
     "forbid",
     "hint_problems",
     "matching_hints",
