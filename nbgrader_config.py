@@ -22,3 +22,11 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # Notebooks with a short training run need more than nbgrader's default 30 s per cell
 # when the machine is busy.
 c.ExecutePreprocessor.timeout = 120
+
+# Student Markdown is rendered, then sanitised (bleach, course_rnn.grading.markup), in
+# every HTML page nbgrader makes from a notebook: the formgrader and generate_feedback.
+# nbgrader's formgrade template renders Markdown cells without nbconvert's sanitiser,
+# so the filter is replaced; sanitize_html covers the outputs (HTML, SVG, JavaScript).
+# No student script runs in a grader's logged-in browser (docs/grading-security.md).
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"markdown2html": "course_rnn.grading.markup.markdown2html"}
