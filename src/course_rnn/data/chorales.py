@@ -8,9 +8,12 @@ by voice (S, A, T, B), which gives one sequence of 4T note tokens: a language fo
 next-token model, with a vocabulary of a few dozen words.
 
 Provenance: the Bach chorales in the core corpus of music21 (``music21.corpus``,
-``bach/bwv*.mxl``, ``.xml`` and ``.krn``, read through ``music21.corpus.getComposer``);
-the 4-voice ones (named Soprano, Alto, Tenor and Bass) are kept. The MusicXML encodings
-are by Margaret Greentree (jsbchorales.net, 2004). Licence: the music (Bach died in
+``bach/bwv*.mxl``, ``.xml`` and ``.krn``: 413 score files, found through
+``music21.corpus.getComposer``). Kept: the 409 with parts named Soprano, Alto, Tenor and
+Bass, less 2 that are note-for-note copies of another: 407 chorales. (The 3 Humdrum
+files name no parts and have MusicXML twins; ``bwv846`` is a keyboard prelude.) Most
+MusicXML files (361 of 408) credit their encoding to Margaret Greentree
+(jsbchorales.net, 2004); the others carry no credit. Licence: the music (Bach died in
 1750) is in the public domain. music21's code is BSD-3-Clause; its corpus folder says
 (``music21/corpus/license.txt``) that the encodings are distributed with the encoders'
 permission, that each work is believed free in the US, and that some encodings may not
@@ -19,7 +22,7 @@ be used commercially. This course uses them for teaching, not commerce.
 Nothing is downloaded: the scores are files inside the music21 wheel, and
 :func:`parse_corpus` sets music21's ``autoDownload`` preference to ``"deny"`` (in
 memory, nothing written to ``~/.music21rc``) before reading them. Parsing all of them
-takes about a minute, so the parsed grid ships in the package as ``chorales.npz``
+takes about two minutes, so the parsed grid ships in the package as ``chorales.npz``
 (made by :func:`build_cache`, read by :func:`load_chorales` with numpy alone; music21
 is needed only to rebuild it).
 """
@@ -228,7 +231,7 @@ def parse_chorale(path: Path | str, steps_per_quarter: int = CACHE_RESOLUTION) -
 
 
 def parse_corpus(paths: list[Path] | None = None) -> list[Chorale]:
-    """Parse every 4-voice chorale (about a minute); drop exact duplicates of an earlier one."""
+    """Parse every 4-voice chorale (about two minutes); drop exact copies of an earlier one."""
     chorales, seen = [], set()
     for path in corpus_paths() if paths is None else paths:
         chorale = parse_chorale(path)
@@ -242,9 +245,10 @@ def parse_corpus(paths: list[Path] | None = None) -> list[Chorale]:
     return chorales
 
 
-def build_cache(path: Path | str = CACHE_FILE) -> int:
-    """Parse the corpus and write the grid to ``path`` (a compressed .npz); return the count."""
-    chorales = parse_corpus()
+def write_cache(chorales: list[Chorale], path: Path | str = CACHE_FILE) -> None:
+    """Write parsed chorales to ``path`` as a compressed .npz that :func:`load_chorales` reads."""
+    if any(c.steps_per_quarter != CACHE_RESOLUTION for c in chorales):
+        raise ValueError(f"chorales: expected a grid of {CACHE_RESOLUTION} steps per quarter")
     pitch = np.concatenate([c.pitch for c in chorales])
     if pitch[pitch > 0].min() < LOWEST or pitch.max() > HIGHEST:
         raise ValueError(
@@ -259,6 +263,12 @@ def build_cache(path: Path | str = CACHE_FILE) -> int:
         bounds=bounds,
         names=np.array([c.name for c in chorales]),
     )
+
+
+def build_cache(path: Path | str = CACHE_FILE) -> int:
+    """Parse the corpus (about two minutes) and write ``path``; return the number of chorales."""
+    chorales = parse_corpus()
+    write_cache(chorales, path)
     return len(chorales)
 
 
