@@ -562,6 +562,7 @@ def test_check_reports_unanswered_questions_in_a_blank_notebook(tmp_path):
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "not answered yet" in result.stdout
     assert "Visible tests: 0 of 5 passed (0 of 80 points)." in result.stdout
+    assert "without encryption" not in result.stdout + result.stderr, "kernel chatter shown"
     assert path.read_bytes() == before, "check must not modify the student's notebook"
 
 

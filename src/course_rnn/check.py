@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,10 @@ def check_notebook(path: Path, timeout: int = 300) -> CheckReport:
         kernel_name=nb.metadata.get("kernelspec", {}).get("name", "python3"),
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
-    client.execute()
+    # The kernel process's own stderr carries only ipykernel's start-up chatter (such as
+    # its warning that local TCP traffic is unencrypted); what cells write to stderr
+    # reaches the notebook through the kernel's messages, not through this stream.
+    client.execute(stderr=subprocess.DEVNULL)
     report = CheckReport(notebook=path.name)
     title = ""
     for cell in nb.cells:
