@@ -289,6 +289,23 @@ def test_the_forbid_list_is_written_once_in_the_source(name):
     assert testing._assignment_forbid == nb.metadata["course_rnn"]["forbid"]
 
 
+def test_book_lists_every_assignment_once_in_order():
+    """_toc.yml and the exercises page follow the folders (solutions/_sources/*.md)."""
+    import re
+
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    (part,) = [p for p in toc["parts"] if p["caption"] == "Exercises"]
+    in_toc = [
+        c["file"].split("/")[1] for c in part["chapters"] if c["file"].startswith("exercises/")
+    ]
+    assert in_toc == ASSIGNMENTS, "_toc.yml's Exercises part and solutions/_sources/ disagree"
+    page = (ROOT / "book" / "exercises.md").read_text(encoding="utf-8")
+    in_table = re.findall(r"^\|[^|]*\| \[(\w+)\]\(\.\./exercises/", page, flags=re.M)
+    assert in_table == ASSIGNMENTS, "book/exercises.md's table and solutions/_sources/ disagree"
+
+
 # ---------------------------------------------------------------------------
 # Generated files are what their one source produces
 # ---------------------------------------------------------------------------
