@@ -135,6 +135,59 @@ def test_word_order_does_determine_the_label():
         assert (verdict in data.order.POSITIVE) == bool(label)
 
 
+def _bag(sentence: str) -> frozenset:
+    return frozenset(Counter(sentence.split()).items())
+
+
+@pytest.mark.parametrize(("train_seed", "test_seed"), [(0, 1), (1, 0), (5, 5)])
+def test_train_and_test_splits_share_no_sentence_and_no_bag_of_words(train_seed, test_seed):
+    train_s, _ = data.order_task(600, seed=train_seed, split="train")
+    test_s, _ = data.order_task(400, seed=test_seed, split="test")
+    assert not set(train_s) & set(test_s)
+    assert not {_bag(s) for s in train_s} & {_bag(s) for s in test_s}
+
+
+def test_both_splits_use_every_word_of_the_grammar():
+    words = set(data.order.POSITIVE + data.order.NEGATIVE + data.order.ASPECTS)
+    for split in ("train", "test"):
+        sentences, _ = data.order_task(400, seed=0, split=split)
+        assert words <= {w for s in sentences for w in s.split()}, split
+
+
+def test_every_bag_stays_balanced_within_a_split():
+    sentences, labels = data.order_task(400, seed=2, split="test")
+    per_bag = defaultdict(Counter)
+    for s, label in zip(sentences, labels, strict=True):
+        per_bag[_bag(s)][int(label)] += 1
+    assert all(counts[0] == counts[1] > 0 for counts in per_bag.values())
+
+
+def test_order_task_draws_from_both_splits_by_default():
+    default_s, default_y = data.order_task(40, seed=3)
+    all_s, all_y = data.order_task(40, seed=3, split="all")
+    assert default_s == all_s and np.array_equal(default_y, all_y)
+    sentences, _ = data.order_task(2000, seed=0)
+    n_held_out = sum(_held_out(s) for s in sentences)
+    assert 0.1 * len(sentences) < n_held_out < 0.3 * len(sentences)
+    with pytest.raises(ValueError, match="split"):
+        data.order_task(10, split="validation")
+
+
+def _held_out(sentence: str) -> bool:
+    """The test-split rule, read back from a sentence's words."""
+    order = data.order
+    words = sentence.split()
+    good = next(order.POSITIVE.index(w) for w in words if w in order.POSITIVE)
+    bad = next(order.NEGATIVE.index(w) for w in words if w in order.NEGATIVE)
+    aspects = [order.ASPECTS.index(w) for w in words if w in order.ASPECTS]
+    return order.is_held_out(good, bad, tuple(aspects) if aspects else None)
+
+
+def test_split_follows_the_held_out_rule():
+    assert not any(_held_out(s) for s in data.order_task(300, seed=0, split="train")[0])
+    assert all(_held_out(s) for s in data.order_task(300, seed=0, split="test")[0])
+
+
 # ------------------------------------------------------------------ vocabularies
 
 
