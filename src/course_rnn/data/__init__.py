@@ -9,6 +9,7 @@ One concept per module; everything is seeded and returns numpy arrays:
 - :mod:`.sunspots`   yearly sunspot numbers 1700-2008 (real time series)
 - :mod:`.firstnames` US Census 1990 first names (character corpus)
 - :mod:`.digits`     8x8 handwritten digits read row by row (real images)
+- :mod:`.dates`      dates as people write them in many languages -> ISO 8601 (seq2seq)
 - :mod:`.digit_strings` strings of 3-8 of those digits with random gaps (reading images)
 - :mod:`.chorales`   J.S. Bach's four-part chorales as note tokens (music)
 - :mod:`.timemachine` H. G. Wells, *The Time Machine* (text for language models)
@@ -21,6 +22,7 @@ from .adding import BASELINE_MSE, adding_problem
 from .batching import batches, fresh_batches, to_tensor
 from .chorales import Chorale, from_tokens, load_chorales, split_chorales, to_tokens
 from .copying import BOS, EOS, IGNORE_INDEX, PAD, copy_baseline, copy_task, reverse_task
+from .dates import CharTokens, date_pairs, date_task, date_vocabularies
 from .digit_strings import DigitStrings, digit_pool, digit_strings
 from .digits import load_digit_rows
 from .firstnames import load_names, split_words
@@ -35,6 +37,7 @@ __all__ = [
     "EOS",
     "IGNORE_INDEX",
     "PAD",
+    "CharTokens",
     "CharVocab",
     "Chorale",
     "DigitStrings",
@@ -44,6 +47,9 @@ __all__ = [
     "batches",
     "copy_baseline",
     "copy_task",
+    "date_pairs",
+    "date_task",
+    "date_vocabularies",
     "digit_pool",
     "digit_strings",
     "fresh_batches",
