@@ -323,6 +323,29 @@ def test_problem_lists_are_summarised(batch: dict) -> None:
     assert "malformed" in " ".join(result.problems)
 
 
+def test_the_trusted_runner_runs_under_its_own_memory_limit(tmp_path: Path) -> None:
+    """A test cell runs in the runner: it reads the runner's own address-space limit."""
+    require_sandbox()
+    limits = Limits(cell_timeout_s=30, notebook_timeout_s=120, runner_memory_mb=3000)
+    source = tiny.build_source()
+    check = (
+        "import resource\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "assert soft == hard == 3000 << 20, (soft, hard)\n"
+    )
+    for cell in source.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_counter":
+            cell.source = check
+    path = tmp_path / "src" / "tiny.ipynb"
+    path.parent.mkdir()
+    nbformat.write(source, str(path))
+    student = tmp_path / "student.ipynb"
+    nbformat.write(tiny.build_student(), str(student))
+    result = grade_notebook(path, student, tmp_path / "work", limits)
+    verdict = next(t for t in result.tests if t.grade_id == "test_counter")
+    assert verdict.passed, verdict.message
+
+
 # ----------------------------------------------------------------------- plain data
 def test_plain_data_round_trips_without_pickle() -> None:
     import torch
