@@ -44,7 +44,7 @@ from course_rnn.grading.worker import grade_student, init_worker
 __all__ = ["GradeRun", "RunSummary", "run_grading"]
 
 # Bump when a change here changes grades, so old state files are not reused.
-STATE_VERSION = 1
+STATE_VERSION = 2
 STATE_DIR = ".grading"
 
 
