@@ -308,7 +308,11 @@ def _grade_class(
             fingerprint = _fingerprint(sources, sub, run.limits)
         except OSError as exc:
             failed_early.append(
-                _failed_outcome(sub.student_id, sources, f"the submission could not be read: {exc}")
+                _failed_outcome(
+                    sub.student_id,
+                    sources,
+                    f"the submission could not be read: {exc.strerror or exc}",
+                )
             )
             fingerprints[sub.student_id] = ""
             continue
