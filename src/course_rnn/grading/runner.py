@@ -214,7 +214,21 @@ class Runner:
 
         threading.Thread(target=load, daemon=True).start()
 
+    def use_forbid_list(self) -> None:
+        """Give ``course_rnn.testing`` the notebook's forbid list, when a test uses it.
+
+        Test cells write ``with forbid():``; the kernel enforces the list, this side
+        needs it only so that those blocks run. Done once, before the first test and
+        before the preload thread starts: importing ``course_rnn.testing`` imports torch,
+        which must neither count against a test's time limit nor race the preload.
+        """
+        if any("forbid" in c["source"] for c in self.cells if c["role"] == "test"):
+            from course_rnn.testing import use_forbid_list
+
+            use_forbid_list(self.job.get("forbid", []))
+
     def run(self) -> None:
+        self.use_forbid_list()
         self.preload()
         try:
             for i, cell in enumerate(self.cells):
@@ -319,16 +333,6 @@ class Runner:
                 if isinstance(name, str) and name in names:
                     ns[name] = _bind(value)
             code = compile(cell["source"], f"<test {cell.get('grade_id')}>", "exec")
-            # Test cells write `with forbid():`. The kernel enforces the list; this side
-            # needs it only so that those blocks run.
-            from course_rnn.testing import use_forbid_list
-
-            use_forbid_list(self.job.get("forbid", []))
-            # Test cells write `with forbid():`. The kernel enforces the list; this side
-            # needs it only so that those blocks run.
-            from course_rnn.testing import use_forbid_list
-
-            use_forbid_list(self.job.get("forbid", []))
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                 exec(code, ns)  # noqa: S102 - the instructor's test cell, in the trusted process
             return True, ""
