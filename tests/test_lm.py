@@ -104,6 +104,15 @@ def test_unigram_is_smoothed_token_frequency():
     assert model.prob([], 2) == pytest.approx((0 + 2 / 3) / 6)
 
 
+def test_nll_with_a_shorter_context_equals_the_lower_order_model():
+    ids = [0, 1, 2, 1, 2, 3, 1, 2, 0, 1, 3, 3, 2]
+    trigram = lm.NGramLM(3, vocab_size=5).fit(ids)
+    assert np.allclose(trigram.nll(ids, context=0), lm.NGramLM(1, 5).fit(ids).nll(ids))
+    assert np.allclose(trigram.nll(ids, context=1), lm.NGramLM(2, 5).fit(ids).nll(ids))
+    assert np.allclose(trigram.nll(ids, context=9), trigram.nll(ids))
+    assert not np.allclose(trigram.nll(ids, context=1), trigram.nll(ids))
+
+
 def test_longer_contexts_predict_the_novel_better(corpus):
     train, valid = split_d2l(corpus)
     vocab = lm.Vocabulary(lm.tokenize(corpus))

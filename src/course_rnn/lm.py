@@ -155,12 +155,16 @@ class NGramLM:
                 p = (self.counts.get((*ctx, int(token)), 0) + types * p) / (total + types)
         return p
 
-    def nll(self, ids: Sequence[int]) -> np.ndarray:
-        """float64 (L-1,): -log P(x_t | x_{t-n+1}..x_{t-1}) for t = 2..L (shorter at the start)."""
+    def nll(self, ids: Sequence[int], context: int | None = None) -> np.ndarray:
+        """float64 (L-1,): -log P(x_t | the tokens before it) for t = 2..L.
+
+        Each prediction uses the previous ``order - 1`` tokens (fewer at the start), or at
+        most ``context`` tokens when given.
+        """
         ids = [int(i) for i in ids]
-        n = self.order
+        n = self.order - 1 if context is None else min(self.order - 1, int(context))
         return np.array(
-            [-math.log(self.prob(ids[max(0, t - n + 1) : t], ids[t])) for t in range(1, len(ids))]
+            [-math.log(self.prob(ids[max(0, t - n) : t], ids[t])) for t in range(1, len(ids))]
         )
 
 
