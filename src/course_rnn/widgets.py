@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .analysis import NONLINEARITIES, matrix_with_spectral_radius, recurrence_gradient_norms
-from .plots import COLORS
+from .plots import COLORS, CYCLE
 
 __all__ = [
     "gradient_norms_through_time",
@@ -26,6 +26,8 @@ __all__ = [
     "figure_html",
     "gradient_explorer",
 ]
+
+_LINESTYLES = ("-", "--", "-.", (0, (1, 1)))
 
 
 def gradient_norms_through_time(
@@ -54,13 +56,18 @@ def plot_gradient_flow(
     """Plot ||dL/dh_t|| against the distance T - t for each spectral radius in ``rhos``."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.5))
-    cmap = plt.get_cmap("viridis")
     for i, rho in enumerate(rhos):
         norms = gradient_norms_through_time(rho, T, nonlinearity, H)
         k = np.arange(T)[::-1]  # steps back from T
-        color = cmap(i / max(len(rhos) - 1, 1)) if len(rhos) > 1 else COLORS["rnn"]
-        ax.semilogy(k, np.maximum(norms, 1e-300), label=rf"$\rho$ = {rho:g}", color=color)
-    ax.axhline(1.0, color=COLORS["baseline"], lw=0.8, ls=":")
+        ax.semilogy(
+            k,
+            np.maximum(norms, 1e-300),
+            label=rf"$\rho$ = {rho:g}",
+            color=CYCLE[i % len(CYCLE)],  # colour-blind safe, no pale yellow
+            ls=_LINESTYLES[i % len(_LINESTYLES)],  # and told apart without colour
+            lw=1.6,
+        )
+    ax.axhline(1.0, color=COLORS["baseline"], lw=0.6)  # norm 1: kept
     ax.set_xlabel("steps back from the loss, T - t")
     ax.set_ylabel(r"$\|\partial L / \partial h_t\|$")
     ax.set_title(f"{nonlinearity}, H = {H}, T = {T}")
