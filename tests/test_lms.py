@@ -113,3 +113,100 @@ def test_a_roster_without_the_lms_columns_is_refused(tmp_path):
         read_roster(path, "canvas")
     with pytest.raises(ValueError, match="not a moodle roster"):
         read_roster(path, "moodle")
+
+
+# ---------------------------------------------------------------- through `course-rnn grade`
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "fixtures" / "tiny_course"
+TINY_SOURCE = TINY / "solutions" / "tiny" / "tiny.ipynb"
+
+# A long answer to `add` and a copy with renamed variables: a pair for the similarity
+# report, carrying markup that must reach report.html as text only.
+LONG_ADD = '''def add(a, b):
+    """Return a plus b."""
+    banner = "</code></pre><script>alert(1)</script>"
+    total = 0
+    for value in (a, b):
+        if isinstance(value, bool):
+            value = int(value)
+        total = total + value
+    checks = [total - a == b, total - b == a]
+    assert all(checks), banner
+    history = [a, b, total]
+    assert len(history) == 3, history
+    return total
+'''
+COPIED_ADD = '''def add(a, b):
+    """Return a plus b."""
+    msg = "</code></pre><script>alert(1)</script>"
+    acc = 0
+    for v in (a, b):
+        if isinstance(v, bool):
+            v = int(v)
+        acc = acc + v
+    ok = [acc - a == b, acc - b == a]
+    assert all(ok), msg
+    seen = [a, b, acc]
+    assert len(seen) == 3, seen
+    return acc
+'''
+
+
+def _submission(folder: Path, student: str, add_source: str | None) -> None:
+    import nbformat
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+
+    source = nbformat.read(str(TINY_SOURCE), as_version=4)
+    solved = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in source.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    if add_source is not None:
+        solved["add_answer"] = add_source
+    nb, resources = source, {}
+    for step in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
+        nb, resources = step.preprocess(nb, resources)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if add_source != "blank" and gid in solved:
+            cell.source = solved[gid]
+    path = folder / student / "tiny.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, str(path))
+
+
+@pytest.mark.grading
+def test_grade_writes_canvas_file_lists_unknown_ids_and_the_similarity_report(tmp_path, capsys):
+    pytest.importorskip("nbgrader")
+    from course_rnn.cli import main
+
+    subs = tmp_path / "subs"
+    _submission(subs, "ada", LONG_ADD)
+    _submission(subs, "alan", COPIED_ADD)
+    _submission(subs, "zoe", None)  # graded, not in the roster
+    roster = _write(
+        tmp_path,
+        "roster.csv",
+        "Student,ID,SIS User ID,SIS Login ID,Section\n"
+        '"Lovelace, Ada",1,S1,ada,A\n"Turing, Alan",2,S2,alan,A\n"Hopper, Grace",3,S3,grace,A\n',
+    )
+    out = tmp_path / "out"
+    argv = ["grade", "tiny", str(subs), "--out", str(out), "--course-root", str(TINY)]
+    argv += ["--db", f"sqlite:///{tmp_path}/gb.db", "--workers", "1"]
+    assert main([*argv, "--format", "canvas"]) == 2  # no roster: refused before grading
+    assert "needs --roster" in capsys.readouterr().err
+    assert main([*argv, "--format", "canvas", "--roster", str(roster)]) == 0
+    printed = capsys.readouterr().out
+    rows = {r["SIS Login ID"]: r for r in _rows(out / "canvas_grades.csv")}
+    assert rows["ada"]["tiny"] == rows["alan"]["tiny"] == "5"  # both answers pass
+    assert rows["grace"]["tiny"] == ""
+    assert {r["id"] for r in _rows(out / "canvas_unmatched.csv")} == {"zoe", "grace"}
+    assert "1 graded but not in the roster (not in the import file): zoe" in printed
+    assert "grace" in printed and "canvas_unmatched.csv" in printed
+    assert "1 pair(s) of similar answers" in printed
+    report_md = (out / "report.md").read_text()
+    assert "## Similar answers" in report_md and "not a verdict" in report_md
+    page = (out / "report.html").read_text()
+    assert "not a verdict" in page and 'class="shared"' in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

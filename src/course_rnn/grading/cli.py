@@ -3,7 +3,8 @@
 Example::
 
     course-rnn grade 02_rnn_forward ~/Downloads/submissions.zip --out grading/02 \\
-        --due 2026-03-01T23:59 --timezone Europe/Berlin --late-penalty "10%/day,max=50%"
+        --due 2026-03-01T23:59 --timezone Europe/Berlin --late-penalty "10%/day,max=50%" \
+        --format canvas --roster canvas_export.csv
 """
 
 from __future__ import annotations
@@ -71,6 +72,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--force", action="store_true", help="regrade everyone, even unchanged submissions"
     )
+    parser.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        choices=["nbgrader", "canvas", "moodle"],
+        default=None,
+        help="grade files to write besides nbgrader's grades.csv (always written): canvas "
+        "and/or moodle gradebook import CSV; repeat for several. Needs --roster",
+    )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        default=None,
+        help="the LMS's roster CSV (Canvas: gradebook export with Student, ID, SIS User ID, "
+        "SIS Login ID, Section; Moodle: grades export with Username, ID number or Email "
+        "address) to map student ids",
+    )
+    parser.add_argument(
+        "--roster-key",
+        default=None,
+        help="roster column holding the student ids (default: the one that matches most)",
+    )
+    parser.add_argument(
+        "--lms-column",
+        default=None,
+        help="the assignment's column in the LMS file (default: the assignment name; "
+        "Canvas creates a new assignment for a name it does not know)",
+    )
+    parser.add_argument(
+        "--similarity-threshold",
+        type=float,
+        default=None,
+        help="list answer pairs sharing at least this fraction of distinctive code "
+        "(default 0.5) in the report's similarity section",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
                 notebook_timeout_s=args.timeout,
                 cell_timeout_s=min(limits.cell_timeout_s, args.timeout),
             )
+        threshold = args.similarity_threshold
+        if threshold is not None and not 0 < threshold <= 1:
+            raise ValueError(f"--similarity-threshold must be in (0, 1], got {threshold}")
+        formats = tuple(dict.fromkeys(f for f in (args.formats or []) if f != "nbgrader"))
         due = parse_due(args.due, args.timezone) if args.due else None
         policy = parse_penalty(args.late_penalty)
         root = (args.course_root or find_course_root()).resolve()
@@ -104,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
             late_policy=policy,
             lms_timezone=args.timezone,
             force=args.force,
+            lms_formats=formats,
+            roster=args.roster.resolve() if args.roster else None,
+            roster_key=args.roster_key,
+            lms_column=args.lms_column,
+            similarity_threshold=threshold,
         )
         summary = run_grading(grade_run)
     except (ValueError, FileNotFoundError) as exc:

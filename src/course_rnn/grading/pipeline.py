@@ -13,6 +13,8 @@ Output layout (``OUT_DIR``)::
     feedback/<student>/<assignment>/<nb>.html
     autograded/<student>/<assignment>/<nb>.ipynb   executed notebooks (for the formgrader)
     report.md, report.html, score_histogram.png, pass_rates.png
+    canvas_grades.csv, moodle_grades.csv   with --format: the LMS's gradebook import
+    canvas_unmatched.csv, ...              ids the roster and the grades do not share
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TextIO
@@ -63,6 +65,11 @@ class GradeRun:
     late_policy: LatePolicy = field(default_factory=LatePolicy)
     lms_timezone: str = "UTC"
     force: bool = False
+    lms_formats: tuple[str, ...] = ()  # "canvas", "moodle": import files next to grades.csv
+    roster: Path | None = None  # the LMS's roster export, to map student ids
+    roster_key: str | None = None  # its column of student ids (default: the one that matches)
+    lms_column: str | None = None  # the assignment's column (default: the assignment name)
+    similarity_threshold: float | None = None  # None: SimilaritySettings' default
 
 
 @dataclass
@@ -81,6 +88,8 @@ class RunSummary:
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step of the run
     interrupted: bool = False
     unrecorded: set[str] = field(default_factory=set)  # graded, but no gradebook row
+    similar_pairs: int | None = None  # pairs in the similarity report (None: not made)
+    lms: list = field(default_factory=list)  # lms.LmsExport per --format
 
 
 def _sha256(path: Path) -> str:
@@ -232,6 +241,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             f"no source notebook for assignment {run.assignment!r}: expected "
             f"{source_folder}/*.ipynb (assignments found: {', '.join(known) or 'none'})"
         )
+    rosters = _read_rosters(run)
     run.out.mkdir(parents=True, exist_ok=True)
     state_dir = run.out / STATE_DIR
     state_dir.mkdir(exist_ok=True)
@@ -260,6 +270,8 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     summary.phases["prepare"] = time.perf_counter() - started
     with Gradebook(db_url, course_id) as gb:
         _grade_class(run, gb, info, sources, subs, state_dir, summary, log, context)
+    if not summary.interrupted:
+        _write_lms(run, rosters, summary)
     summary.seconds = time.perf_counter() - started
     if not summary.interrupted:
         _print_summary(run, summary, log)
@@ -421,7 +433,8 @@ def _grade_class(
     ).items():
         summary.problems.setdefault(student, []).append(f"feedback not written: {error}")
     gbk.export_grades(gb, run.assignment, run.out / "grades.csv")
-    write_report(run.out, info, graded, scores, summary, run.late_policy)
+    similarity = _similarity(run, info, graded, summary, log)
+    write_report(run.out, info, graded, scores, summary, run.late_policy, similarity)
     summary.phases["finish"] = time.perf_counter() - finish_start
 
 
@@ -480,4 +493,64 @@ def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
         print(f"{len(skipped)} entry(ies) skipped (not submissions):", file=log)
         for entry in skipped:
             print(f"  {one_line(repr(entry.entry), 120)}: {one_line(entry.reason, 200)}", file=log)
-    print(f"outputs in {run.out}: grades.csv, feedback/, report.md, report.html", file=log)
+    if summary.similar_pairs:
+        print(
+            f"{summary.similar_pairs} pair(s) of similar answers in report.html: evidence to "
+            "read, not a verdict",
+            file=log,
+        )
+    if summary.lms:
+        from course_rnn.grading.lms import summary_lines
+
+        for export in summary.lms:
+            for line in summary_lines(export):
+                print(line, file=log)
+    lms = "".join(f", {e.path.name}" for e in summary.lms)
+    print(f"outputs in {run.out}: grades.csv{lms}, feedback/, report.md, report.html", file=log)
+
+
+def _read_rosters(run: GradeRun) -> dict:
+    """Each --format's roster, read and checked before any grading (a bad file fails fast)."""
+    if not run.lms_formats:
+        return {}
+    if run.roster is None:
+        raise ValueError(
+            f"--format {','.join(run.lms_formats)} needs --roster: the LMS's roster export"
+        )
+    from course_rnn.grading.lms import read_roster
+
+    return {fmt: read_roster(run.roster, fmt) for fmt in run.lms_formats}
+
+
+def _write_lms(run: GradeRun, rosters: dict, summary: RunSummary) -> None:
+    from course_rnn.grading.lms import write_lms_grades
+
+    for fmt, roster in rosters.items():
+        column = run.lms_column or run.assignment
+        summary.lms.append(
+            write_lms_grades(run.out, fmt, roster, summary.scores, column, run.roster_key)
+        )
+
+
+def _similarity(run: GradeRun, info: gbk.AssignmentInfo, graded: dict, summary, log: TextIO):
+    """The class similarity report's data, or None (said on the log) when it cannot be made."""
+    try:
+        from course_rnn.grading.similarity import (
+            SimilaritySettings,
+            answer_cells,
+            answers_by_student,
+            class_similarity,
+        )
+    except ImportError as exc:
+        print(f"no similarity report: {exc} (pip install 'course-rnn[instructor]')", file=log)
+        return None
+    settings = SimilaritySettings()
+    if run.similarity_threshold is not None:
+        settings = replace(settings, threshold=run.similarity_threshold)
+    try:
+        report = class_similarity(answer_cells(info), answers_by_student(graded), settings)
+    except Exception as exc:  # noqa: BLE001 - the grades stand without it
+        print(f"no similarity report: {one_line(exc, 200)}", file=log)
+        return None
+    summary.similar_pairs = len(report.pairs)
+    return report

@@ -4,7 +4,9 @@ Writes ``score_histogram.png`` and ``pass_rates.png`` (matplotlib, no pyplot sta
 ``report.md`` and ``report.html`` into the output folder. Same inputs give the same
 files: nothing depends on the clock. Student-controlled text (ids, file names,
 problems) is escaped for Markdown (no raw HTML, no Markdown markup), and
-``report.html`` is the Markdown rendered with raw HTML off, then sanitised.
+``report.html`` is the Markdown rendered with raw HTML off, then sanitised; similar
+answers (:mod:`~course_rnn.grading.similarity`) follow it side by side, every piece of
+student code escaped with ``html.escape`` and the page sanitised again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from matplotlib.figure import Figure
 
 from course_rnn.grading.gradebook import AssignmentInfo
 from course_rnn.grading.late import LatePolicy
-from course_rnn.grading.markup import markdown_text, markdown_to_html, summarise
+from course_rnn.grading.markup import markdown_text, markdown_to_html, sanitize_html, summarise
 
 __all__ = ["pass_rates", "write_report"]
 
@@ -74,11 +76,14 @@ def write_report(
     scores: dict[str, dict],
     summary,
     policy: LatePolicy,
+    similarity=None,
 ) -> dict[str, Path]:
     """Write the class report files into ``out``; return them by kind.
 
     ``scores`` are the gradebook's per-student scores, ``summary`` the run's
-    :class:`~course_rnn.grading.pipeline.RunSummary` (problems and rejected entries).
+    :class:`~course_rnn.grading.pipeline.RunSummary` (problems and rejected entries),
+    ``similarity`` a :class:`~course_rnn.grading.similarity.SimilarityReport` (its pairs
+    are listed last, side by side in ``report.html``).
     """
     students = sorted(outcomes)
     finals = [scores[s]["score"] - scores[s]["penalty"] for s in students]
@@ -165,23 +170,68 @@ def write_report(
         f"{len(pending)} student(s) have written answers waiting in the formgrader"
         + (": " + ", ".join(markdown_text(p) for p in pending) if pending else ".")
     )
+    if similarity is not None:
+        lines += ["", *_similarity_lines(similarity)]
     markdown = "\n".join(lines) + "\n"
     paths["markdown"].write_text(markdown, encoding="utf-8")
-    paths["html"].write_text(_markdown_to_html(markdown, info.name), encoding="utf-8")
+    paths["html"].write_text(_markdown_to_html(markdown, info.name, similarity), encoding="utf-8")
     return paths
 
 
-def _markdown_to_html(markdown: str, title: str) -> str:
-    """``report.md`` as a standalone HTML page (rendered, then sanitised: see markup)."""
+def _similarity_lines(similarity) -> list[str]:
+    """The similarity section of ``report.md``: what was compared and the pairs listed."""
+    from course_rnn.grading.similarity import DISCLAIMER
+
+    s = similarity.settings
+    lines = ["## Similar answers", "", f"**{DISCLAIMER}**", ""]
+    lines.append(
+        f"Answers are compared per autograded answer cell, with the released template "
+        f"removed, comments ignored and names normalised. A pair is listed when they "
+        f"share at least {s.min_shared} characters of normalised code and that covers at "
+        f"least {100 * s.threshold:.0f}% of either answer's distinctive code (code found in "
+        f"the answers of more than {100 * s.common_fraction:.0f}% of the class, and of more "
+        f"than {s.common_min} students, is not counted; "
+        f"answers under {s.min_answer} characters are not compared)."
+    )
+    lines += ["", "| answer cell | answers compared | pairs listed |", "|---|---|---|"]
+    for key, count in similarity.cells.items():
+        listed = sum(f"{p.notebook}/{p.grade_id}" == key for p in similarity.pairs)
+        more = f" (+{similarity.unlisted[key]} not shown)" if key in similarity.unlisted else ""
+        lines.append(f"| `{key}` | {count} | {listed}{more} |")
+    lines.append("")
+    if not similarity.pairs:
+        lines.append("No pair above the threshold.")
+        return lines
+    lines += ["| answer cell | student | student | shared |", "|---|---|---|---|"]
+    for p in similarity.pairs:
+        lines.append(
+            f"| `{p.notebook}/{p.grade_id}` | {markdown_text(p.student_a)} "
+            f"({100 * p.fraction_a:.0f}%) | {markdown_text(p.student_b)} "
+            f"({100 * p.fraction_b:.0f}%) | {100 * p.similarity:.0f}% |"
+        )
+    lines += ["", "report.html shows each pair's answers side by side, shared parts highlighted."]
+    return lines
+
+
+def _markdown_to_html(markdown: str, title: str, similarity=None) -> str:
+    """``report.md`` as a standalone HTML page (rendered, then sanitised: see markup);
+    the similar pairs side by side after it (escaped, then sanitised too)."""
     e = html.escape
     style = (
         "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
         "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3rem .6rem}"
         "img{max-width:100%}"
     )
+    pairs = ""
+    if similarity is not None and similarity.pairs:
+        from course_rnn.grading.similarity import SIMILARITY_STYLE, pairs_html
+
+        style += SIMILARITY_STYLE
+        pairs = "\n" + sanitize_html(pairs_html(similarity))
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Grading report: {e(title)}</title><style>{style}</style></head><body>\n"
         + markdown_to_html(markdown)
+        + pairs
         + "\n</body></html>\n"
     )
