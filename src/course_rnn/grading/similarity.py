@@ -197,8 +197,12 @@ def compare_cell(
             answer.positions.setdefault(h, []).append(i)
         answer.coverage = _coverage(answer.positions, s.k, len(answer.filtered))
     found = []
+    keys = {student: frozenset(answer.positions) for student, answer in prepared.items()}
     for a, b in combinations(sorted(prepared), 2):
         first, second = prepared[a], prepared[b]
+        # n shared fingerprints cover at most n * k characters: most pairs stop here.
+        if len(keys[a] & keys[b]) * s.k < s.min_shared:
+            continue
         if not first.coverage or not second.coverage:
             continue
         slices_a = _shared_slices(first, second, s)
