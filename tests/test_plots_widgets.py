@@ -85,7 +85,7 @@ def test_smallest_font_on_page_shrinks_with_a_figure_wider_than_the_page() -> No
 
 def _types_figure() -> matplotlib.figure.Figure:
     """The five RNN types as chapter 3 lays them out: two rows, page wide."""
-    fig = plt.figure(figsize=(plots.PAGE_WIDTH, 5.0))
+    fig = plt.figure(figsize=(plots.PAGE_WIDTH, 4.8))
     top, bottom = fig.subfigures(2, 1)
     axes = [
         *top.subplots(1, 3, width_ratios=[1.0, 5.2, 4.5]),
