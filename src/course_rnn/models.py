@@ -482,8 +482,9 @@ def set_forget_bias(lstm: nn.LSTM | nn.LSTMCell, value: float) -> None:
 
     PyTorch stores the gates in the order i, f, g, o, so the forget gate is the second
     block of H rows of ``bias_ih`` and ``bias_hh``; the total bias b_if + b_hf becomes
-    ``value`` (``bias_ih`` gets it, ``bias_hh`` is zeroed). A value near 1 to 3 keeps the
-    forget gate open at the start of training, so gradients survive many steps.
+    ``value`` (``bias_ih`` gets it, ``bias_hh`` is zeroed). With zero input and state the
+    forget gate is then σ(value): σ(3) ≈ 0.953 keeps σ(3)^100 ≈ 0.8% of the cell's
+    gradient over 100 steps, σ(1) ≈ 0.731 only σ(1)^100 ≈ 2.5e-14.
     """
     if not isinstance(lstm, (nn.LSTM, nn.LSTMCell)):
         raise ValueError(f"lstm: expected torch.nn.LSTM or LSTMCell, got {type(lstm).__name__}")
