@@ -139,10 +139,22 @@ def _original_spans(answer: _Answer, slices: np.ndarray) -> list[tuple[int, int]
         offsets = answer.offsets
         at = np.clip(np.searchsorted(offsets[:, 0], mapped), 0, offsets.shape[0] - 1)
         mapped += offsets[:, 1][at]
-    n = len(answer.code)
-    return [
-        (int(min(a, n)), int(min(b, n))) for a, b in zip(mapped[0], mapped[1], strict=True) if b > a
-    ]
+    code, n = answer.code, len(answer.code)
+    spans = []
+    for a, b in zip(mapped[0].tolist(), mapped[1].tolist(), strict=True):
+        start, end = min(a, n), min(b, n)
+        # Whole words: a k-gram may begin or end inside a name or keyword.
+        while 0 < start < n and _word(code[start - 1]) and _word(code[start]):
+            start -= 1
+        while 0 < end < n and _word(code[end - 1]) and _word(code[end]):
+            end += 1
+        if end > start:
+            spans.append((start, end))
+    return spans
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"
 
 
 def _shared_slices(a: _Answer, b: _Answer, s: SimilaritySettings) -> np.ndarray:
