@@ -433,3 +433,12 @@ def test_student_text_on_the_page_is_escaped():
     assert "&lt;script&gt;alert(&#x27;id&#x27;)&lt;/script&gt;" in page
     assert 'class="shared"' in page
     assert "not a verdict" in DISCLAIMER
+
+
+def test_a_huge_answer_is_cut_before_it_is_compared():
+    huge = "".join(f"value_{i} = compute(value_{i - 1}, {i})\n" for i in range(1, 40_000))
+    settings = SimilaritySettings(max_chars=5_000)
+    found, prepared = compare_cell({"a": huge, "b": huge}, TEMPLATE, settings)
+    assert set(prepared) == {"a", "b"}
+    assert all(len(answer.code) <= 5_000 for answer in prepared.values())
+    assert len(found) == 1  # still compared: the cut parts are the same

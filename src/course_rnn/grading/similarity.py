@@ -50,6 +50,7 @@ class SimilaritySettings:
     common_fraction: float = 0.25  # fingerprints in more of the class are not evidence
     common_min: int = 4  # ... but always allow this many students to share one
     max_pairs: int = 50  # pairs listed per cell (the most similar first)
+    max_chars: int = 50_000  # characters of an answer compared (a huge cell is cut)
 
 
 @dataclass
@@ -188,7 +189,7 @@ def compare_cell(
     prepared: dict[str, _Answer] = {}
     kept_hashes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for student in sorted(answers):
-        code = strip_template(answers[student] or "", template)
+        code = strip_template((answers[student] or "")[: s.max_chars], template)
         filtered, offsets = _normalise(code)
         if len(filtered) < s.min_answer:
             continue
