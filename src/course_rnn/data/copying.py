@@ -16,9 +16,11 @@ delimiter (so ``vocab_size = n_symbols + 2``). For one sequence with ``length = 
 A network that outputs blanks and then guesses uniformly has cross-entropy
 ``length * log(n_symbols) / (2 * length + delay)`` per step: :func:`copy_baseline`.
 
-Sequence reversal (Sutskever, Vinyals & Le 2014 used it as a sanity check for
-encoder-decoders): the output is the input read backwards. Source and target need not be
-aligned step by step, which is what :class:`course_rnn.models.Seq2Seq` is for.
+Sequence reversal, a classic toy task for encoder-decoders: the output is the input read
+backwards. (Sutskever, Vinyals & Le 2014 reversed something else: the word order of each
+source sentence fed to their translation encoder, which improved their results.) Source
+and target need not be aligned step by step, which is what
+:class:`course_rnn.models.Seq2Seq` is for.
 
 Both are generated from a seeded ``numpy.random.Generator``: no download, no licence.
 """
