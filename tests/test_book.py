@@ -550,3 +550,21 @@ def test_no_chapter_shows_the_code_of_an_answer(html_dir: Path) -> None:
             for run in shared_code(code, blocks):
                 found.append(f"{page.name} shows {assignment}/{grade_id}: {run}")
     assert not found, "chapters print answer code:\n" + "\n".join(found)
+
+
+def test_the_book_executes_its_chapters_on_the_cpu(monkeypatch):
+    """Same numbers on every machine: the build's kernels inherit COURSE_RNN_DEVICE=cpu."""
+    import importlib.util
+
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    assert "course_cpu" in config["sphinx"]["local_extensions"]
+    spec = importlib.util.spec_from_file_location("course_cpu", ROOT / "book/_ext/course_cpu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setenv("COURSE_RNN_DEVICE", "cuda")
+    module.setup(None)
+    import os
+
+    assert os.environ["COURSE_RNN_DEVICE"] == "cpu"
