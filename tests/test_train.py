@@ -128,8 +128,8 @@ def test_smoothed_loss_is_a_running_mean():
 
 
 def test_gru_learns_the_order_task_that_word_counts_cannot():
-    train_s, train_y = data.order_task(600, seed=0)
-    test_s, test_y = data.order_task(200, seed=1)
+    train_s, train_y = data.order_task(600, seed=0, split="train")
+    test_s, test_y = data.order_task(200, seed=1, split="test")
     vocab = data.Vocab.build(train_s + test_s)
     seed_everything(0)
     model = models.ManyToOne(16, 32, 2, cell="gru", vocab_size=len(vocab), loss="cross_entropy")
