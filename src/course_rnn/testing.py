@@ -462,6 +462,37 @@ def use_forbid_list(names: Iterable[str]) -> None:
     _assignment_forbid = [str(name) for name in names]
 
 
+# The seed of the hidden tests' random inputs. The grader's trusted runner sets it per
+# student (an HMAC of the course secret, the assignment and the student id, see
+# ``course_rnn.grading.pipeline``) before the first test; without it, a fixed default.
+DEFAULT_HIDDEN_SEED = 20_260_301
+_hidden_seed: int | None = None
+
+
+def use_hidden_seed(seed: int | None) -> None:
+    """Make ``seed`` the one :func:`hidden_rng` and :func:`hidden_seed` use (None: default)."""
+    global _hidden_seed
+    _hidden_seed = None if seed is None else _int(seed)
+
+
+def hidden_seed() -> int:
+    """The seed of this student's hidden inputs (e.g. for ``torch.manual_seed``).
+
+    The grader sets one per student; the instructor's own run of the solution notebook
+    gets :data:`DEFAULT_HIDDEN_SEED`.
+    """
+    return DEFAULT_HIDDEN_SEED if _hidden_seed is None else _hidden_seed
+
+
+def hidden_rng() -> np.random.Generator:
+    """A fresh numpy ``Generator`` seeded with :func:`hidden_seed`.
+
+    Hidden tests draw their sizes, sequence lengths and values from it, so no two
+    students share hidden inputs and a regrade draws the same ones again.
+    """
+    return np.random.default_rng(hidden_seed())
+
+
 @contextlib.contextmanager
 def forbid(
     names: Iterable[str] | None = None,
@@ -505,10 +536,13 @@ __all__ = [
     "builds_on",
     "check",
     "forbid",
+    "hidden_rng",
+    "hidden_seed",
     "hint_problems",
     "matching_hints",
     "relative_error",
     "shape_of",
     "to_numpy",
     "use_forbid_list",
+    "use_hidden_seed",
 ]

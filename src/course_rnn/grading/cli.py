@@ -101,6 +101,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Canvas creates a new assignment for a name it does not know)",
     )
     parser.add_argument(
+        "--secret-file",
+        type=Path,
+        default=None,
+        help="the course secret that seeds each student's hidden inputs (default: "
+        "$COURSE_RNN_SECRET, else <course root>/.course_rnn_secret, created when missing); "
+        "keep it private, never in exercises/ or git",
+    )
+    parser.add_argument(
+        "--student",
+        default=None,
+        help="regrade this student alone (same hidden inputs, same score); the others keep "
+        "the results of an earlier run into the same --out",
+    )
+    parser.add_argument(
         "--similarity-threshold",
         type=float,
         default=None,
@@ -149,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
             roster_key=args.roster_key,
             lms_column=args.lms_column,
             similarity_threshold=threshold,
+            secret_file=args.secret_file.resolve() if args.secret_file else None,
+            only_student=args.student,
         )
         summary = run_grading(grade_run)
     except (ValueError, FileNotFoundError) as exc:

@@ -74,7 +74,11 @@ class NotebookResult:
 
 
 def grade_notebook(
-    source: Path, submitted: Path, workdir: Path, limits: Limits | None = None
+    source: Path,
+    submitted: Path,
+    workdir: Path,
+    limits: Limits | None = None,
+    hidden_seed: int | None = None,
 ) -> NotebookResult:
     """Execute a student's notebook and score each autograded test cell of ``source``.
 
@@ -82,7 +86,8 @@ def grade_notebook(
     file and ``workdir`` a scratch folder for this student only (created if missing; the
     sandbox's home and only writable folder). Student code runs in the sandboxed kernel;
     every test cell runs in a trusted runner process (see docs/grading-security.md).
-    Never raises for a bad submission.
+    ``hidden_seed`` seeds the hidden tests' random inputs (``course_rnn.testing.hidden_rng``);
+    None leaves the fixed default. Never raises for a bad submission.
     """
     limits = limits or Limits()
     source, submitted, workdir = Path(source), Path(submitted), Path(workdir)
@@ -96,12 +101,17 @@ def grade_notebook(
     forbid = meta.get("forbid", []) if isinstance(meta, dict) else []
     forbid = [f for f in forbid if isinstance(f, str)] if isinstance(forbid, list) else []
     problems.extend(forbidden_uses(merged, forbid))
-    events = _run_trusted(merged, workdir, limits, forbid, problems)
+    events = _run_trusted(merged, workdir, limits, forbid, problems, hidden_seed)
     return _assemble(source.stem, merged, events, problems, limits)
 
 
 def _run_trusted(
-    merged: MergedNotebook, workdir: Path, limits: Limits, forbid: list[str], problems: list[str]
+    merged: MergedNotebook,
+    workdir: Path,
+    limits: Limits,
+    forbid: list[str],
+    problems: list[str],
+    hidden_seed: int | None = None,
 ) -> dict[int, dict[str, Any]]:
     """Run the trusted runner in its own session; return its events by cell index."""
     from course_rnn.grading.sandbox import bwrap_path, sweep_stale_cgroups
@@ -128,6 +138,7 @@ def _run_trusted(
             "limits": asdict(limits),
             "workdir": str(workdir.resolve()),
             "forbid": forbid,
+            "hidden_seed": hidden_seed,
             "events": str(events_path),
             "cwd": tmp,
             "uid": _sandbox_uid(),

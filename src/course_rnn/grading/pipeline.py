@@ -10,19 +10,28 @@ where it stopped, and a re-run regrades only students whose files changed.
 Output layout (``OUT_DIR``)::
 
     grades.csv                              nbgrader's export format, one row per student
+    seeds.csv                               each student's hidden-input seed (see below)
     feedback/<student>/<assignment>/<nb>.html
     autograded/<student>/<assignment>/<nb>.ipynb   executed notebooks (for the formgrader)
     report.md, report.html, score_histogram.png, pass_rates.png
     canvas_grades.csv, moodle_grades.csv   with --format: the LMS's gradebook import
     canvas_unmatched.csv, ...              ids the roster and the grades do not share
+
+Hidden tests draw their random inputs from ``course_rnn.testing.hidden_rng()``, seeded per
+student with :func:`student_seed`: an HMAC of the course secret (:func:`load_secret`),
+the assignment and the student id. No two students share hidden inputs, and a regrade
+(``--student ID``) draws the same ones. The secret itself is never written under
+``OUT_DIR``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import multiprocessing
 import os
+import secrets
 import stat
 import sys
 import time
@@ -48,6 +57,8 @@ __all__ = ["GradeRun", "RunSummary", "run_grading"]
 # Bump when a change here changes grades, so old state files are not reused.
 STATE_VERSION = 2
 STATE_DIR = ".grading"
+SECRET_FILE = ".course_rnn_secret"  # in the course root, unless --secret-file or the env
+SECRET_ENV = "COURSE_RNN_SECRET"
 
 
 @dataclass
@@ -70,6 +81,8 @@ class GradeRun:
     roster_key: str | None = None  # its column of student ids (default: the one that matches)
     lms_column: str | None = None  # the assignment's column (default: the assignment name)
     similarity_threshold: float | None = None  # None: SimilaritySettings' default
+    secret_file: Path | None = None  # the course secret (default: env, then course root)
+    only_student: str | None = None  # regrade this student alone; keep the others' results
 
 
 @dataclass
@@ -125,6 +138,44 @@ def _read_state(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def load_secret(secret_file: Path | None, course_root: Path, log: TextIO) -> bytes:
+    """The course secret: ``secret_file``, else ``$COURSE_RNN_SECRET``, else the course
+    root's ``.course_rnn_secret``, which is created (mode 0600) when missing."""
+    if secret_file is None and os.environ.get(SECRET_ENV, "").strip():
+        return os.environ[SECRET_ENV].strip().encode()
+    path = secret_file or course_root / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+        print(f"created the course secret {path} (keep it private and out of git)", file=log)
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the course secret {path}: {exc}") from None
+    if not secret:
+        raise ValueError(f"the course secret {path} is empty")
+    return secret.encode()
+
+
+def student_seed(secret: bytes, assignment: str, student: str) -> int:
+    """The seed of a student's hidden inputs: HMAC-SHA256 of assignment and id, 8 bytes."""
+    message = f"{assignment}\0{student}".encode()
+    return int.from_bytes(hmac.new(secret, message, hashlib.sha256).digest()[:8], "big")
+
+
+def _write_seeds(path: Path, assignment: str, seeds: dict[str, int]) -> None:
+    """``seeds.csv``: student_id, assignment, hidden_seed, sorted by student."""
+    lines = ["student_id,assignment,hidden_seed"]
+    lines += [f"{s},{assignment},{seeds[s]}" for s in sorted(seeds)]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _failed_outcome(
@@ -242,6 +293,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             f"{source_folder}/*.ipynb (assignments found: {', '.join(known) or 'none'})"
         )
     rosters = _read_rosters(run)
+    secret = load_secret(run.secret_file, run.course_root, log)
     run.out.mkdir(parents=True, exist_ok=True)
     state_dir = run.out / STATE_DIR
     state_dir.mkdir(exist_ok=True)
@@ -259,6 +311,12 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
         )
     subs, rejected = discover(folder, list(sources), run.lms_timezone)
     _attach_member_problems(subs, summary.rejected)
+    if run.only_student is not None and run.only_student not in {s.student_id for s in subs}:
+        raise ValueError(
+            f"--student {run.only_student!r}: no submission with that id in {run.submissions}"
+        )
+    seeds = {s.student_id: student_seed(secret, run.assignment, s.student_id) for s in subs}
+    del secret
     summary.rejected.extend(rejected)
     for entry in summary.rejected:
         verb = "skipped" if entry.skipped else "rejected"
@@ -269,7 +327,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     # One connection for the whole run, in this process only: workers never see it.
     summary.phases["prepare"] = time.perf_counter() - started
     with Gradebook(db_url, course_id) as gb:
-        _grade_class(run, gb, info, sources, subs, state_dir, summary, log, context)
+        _grade_class(run, gb, info, sources, subs, state_dir, summary, log, context, seeds)
     if not summary.interrupted:
         _write_lms(run, rosters, summary)
     summary.seconds = time.perf_counter() - started
@@ -301,8 +359,12 @@ def _grade_class(
     summary: RunSummary,
     log: TextIO,
     context: multiprocessing.context.BaseContext,
+    seeds: dict[str, int],
 ) -> None:
     """Grade the students not graded yet, then write feedback, grades.csv and report.
+
+    With ``run.only_student``, that student is regraded and the others keep the results
+    saved by an earlier run into the same ``OUT_DIR`` (those without one are left out).
 
     Every step that touches one student's files or rows (hashing, recording, scoring,
     writing feedback) fails for that student alone: the reason goes on their row.
@@ -319,6 +381,8 @@ def _grade_class(
         try:
             fingerprint = _fingerprint(sources, sub, run.limits)
         except OSError as exc:
+            if run.only_student is not None and sub.student_id != run.only_student:
+                continue
             failed_early.append(
                 _failed_outcome(
                     sub.student_id,
@@ -330,7 +394,21 @@ def _grade_class(
             continue
         fingerprints[sub.student_id] = fingerprint
         state = _read_state(state_dir / f"{sub.student_id}.json")
-        if not run.force and state and state.get("fingerprint") == fingerprint:
+        alone = run.only_student is not None
+        if alone and sub.student_id != run.only_student:
+            if state and state.get("fingerprint") == fingerprint:
+                if state.get("hidden_seed") == seeds[sub.student_id]:
+                    outcomes[sub.student_id] = state["outcome"]
+                    summary.reused.append(sub.student_id)
+                    _record(gb, info, sub, state["outcome"], summary)
+            continue
+        if (
+            not run.force
+            and not alone
+            and state
+            and state.get("fingerprint") == fingerprint
+            and state.get("hidden_seed") == seeds[sub.student_id]
+        ):
             outcomes[sub.student_id] = state["outcome"]
             summary.reused.append(sub.student_id)
             # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
@@ -345,6 +423,7 @@ def _grade_class(
                 "limits": asdict(run.limits),
                 "autograded": str(run.out / "autograded"),
                 "fingerprint": fingerprint,
+                "hidden_seed": seeds[sub.student_id],
             }
         )
     if summary.reused:
@@ -370,7 +449,11 @@ def _grade_class(
         if fingerprints.get(student):
             _write_state(
                 state_dir / f"{student}.json",
-                {"fingerprint": fingerprints[student], "outcome": outcome},
+                {
+                    "fingerprint": fingerprints[student],
+                    "hidden_seed": seeds.get(student),
+                    "outcome": outcome,
+                },
             )
         outcomes[student] = outcome
         summary.graded.append(student)
@@ -433,6 +516,7 @@ def _grade_class(
     ).items():
         summary.problems.setdefault(student, []).append(f"feedback not written: {error}")
     gbk.export_grades(gb, run.assignment, run.out / "grades.csv")
+    _write_seeds(run.out / "seeds.csv", run.assignment, {s: seeds[s] for s in scores})
     similarity = _similarity(run, info, graded, summary, log)
     write_report(run.out, info, graded, scores, summary, run.late_policy, similarity)
     summary.phases["finish"] = time.perf_counter() - finish_start

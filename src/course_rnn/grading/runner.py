@@ -227,8 +227,22 @@ class Runner:
 
             use_forbid_list(self.job.get("forbid", []))
 
+    def use_hidden_seed(self) -> None:
+        """Give ``course_rnn.testing`` this student's hidden-input seed, as the forbid list.
+
+        The seed stays on this side: the kernel (the student's code) never receives it.
+        """
+        seed = self.job.get("hidden_seed")
+        if isinstance(seed, int) and any(
+            "hidden_" in c["source"] for c in self.cells if c["role"] == "test"
+        ):
+            from course_rnn.testing import use_hidden_seed
+
+            use_hidden_seed(seed)
+
     def run(self) -> None:
         self.use_forbid_list()
+        self.use_hidden_seed()
         self.preload()
         try:
             for i, cell in enumerate(self.cells):

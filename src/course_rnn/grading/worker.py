@@ -37,7 +37,8 @@ def grade_student(task: dict) -> dict:
 
     ``task`` holds plain data: ``student_id``, ``assignment``, ``sources`` (notebook name
     -> source path), ``files`` (notebook name -> submitted path), ``limits`` (a dict of
-    :class:`Limits` fields) and ``autograded`` (folder for executed notebooks).
+    :class:`Limits` fields), ``autograded`` (folder for executed notebooks) and
+    ``hidden_seed`` (the student's seed for the hidden tests' inputs, or None).
     Returns ``{"student_id", "notebooks": {name: {"tests", "problems", "answers",
     "seconds", "submitted"}}}`` with tests as dicts of :class:`TestResult` fields.
     """
@@ -57,7 +58,11 @@ def grade_student(task: dict) -> dict:
             start = time.perf_counter()
             try:
                 result = grade_notebook(
-                    Path(source), Path(task["files"][name]), Path(tmp) / name, limits
+                    Path(source),
+                    Path(task["files"][name]),
+                    Path(tmp) / name,
+                    limits,
+                    task.get("hidden_seed"),
                 )
             except Exception as exc:  # noqa: BLE001 - a grader bug must not stop the class
                 entry["problems"].append(f"grading failed: {type(exc).__name__}: {exc}")
