@@ -129,7 +129,7 @@ def edit_distance(a: Sequence, b: Sequence) -> int:
         for j, y in enumerate(b, start=1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
         previous = current
-    return previous[-1]
+    return int(previous[-1])
 
 
 def character_error_rate(predicted: Sequence[Sequence], truth: Sequence[Sequence]) -> float:
