@@ -78,6 +78,12 @@ def test_character_error_rate_counts_edits_over_true_length():
         ctc.character_error_rate([[1]], truth)
 
 
+def test_error_rate_of_numpy_symbols_is_a_plain_float():
+    truth = [np.array([1, 2, 3])]
+    cer = ctc.character_error_rate([np.array([1, 2])], truth)
+    assert type(cer) is float and cer == pytest.approx(1 / 3)  # myst-nb glue formats it
+
+
 def test_equal_slots_cut_evenly_spaced_digits_back_out():
     rng = np.random.default_rng(0)
     digits = [
