@@ -48,6 +48,11 @@ class ProtocolError(Exception):
     """A frame that does not follow the protocol."""
 
 
+class BadReply(ProtocolError):
+    """A reply read whole whose payload was refused (too large decoded, a bad dtype):
+    the channel is still in sync, so the kernel can go on serving."""
+
+
 class StudentCodeError(Exception):
     """Student code raised an exception while the trusted side called it."""
 
@@ -455,7 +460,7 @@ class Channel:
             if isinstance(value, DecodeFailure):
                 if isinstance(value.error, ComplexAnswer):
                     raise value.error  # the frame was read whole: the channel is in sync
-                raise ProtocolError(f"reply could not be decoded: {value.error}")
+                raise BadReply(f"reply could not be decoded: {value.error}")
             if kind != "rep":
                 raise ProtocolError(f"unexpected message kind {kind!r}")
             self.on_reply(header)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from course_rnn.grading.remote import (
+    BadReply,
     ChannelClosed,
     ChannelTimeout,
     ComplexAnswer,
@@ -351,7 +352,8 @@ class Runner:
                 exec(code, ns)  # noqa: S102 - the instructor's test cell, in the trusted process
             return True, ""
         except BaseException as exc:  # noqa: BLE001 - every failure is a verdict
-            if isinstance(exc, TestTimeout | ChannelTimeout | ChannelClosed | ProtocolError):
+            broken = isinstance(exc, ProtocolError) and not isinstance(exc, BadReply)
+            if broken or isinstance(exc, TestTimeout | ChannelTimeout | ChannelClosed):
                 kernel.kill()  # its state is unknown now: restart before the next cell
             return False, failure_message(exc, float(self.limits.cell_timeout_s))
         finally:
