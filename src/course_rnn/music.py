@@ -255,7 +255,7 @@ def piano_roll(
         from matplotlib.patches import Patch
 
         handles = [Patch(color=c, label=n) for c, n in zip(VOICE_COLORS, VOICE_NAMES, strict=True)]
-        ax.legend(handles=handles, ncol=4, fontsize=8, loc="upper right")
+        ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax
 
 
