@@ -217,3 +217,12 @@ def test_forbid_without_names_uses_the_assignment_list(monkeypatch):
         with pytest.raises(ForbiddenError):
             torch.nn.GRU(2, 3)
     torch.nn.GRU(2, 3)
+
+
+def test_one_forbidden_error_for_the_checks_and_the_sandboxed_kernel():
+    from course_rnn.grading import kernel
+
+    assert kernel.ForbiddenError is ForbiddenError
+    with forbid(["torch.nn.GRU"]):
+        with pytest.raises(kernel.ForbiddenError):
+            torch.nn.GRU(2, 3)

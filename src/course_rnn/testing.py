@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from course_rnn.errors import ForbiddenError
 from course_rnn.gradcheck import relative_error  # re-exported: one definition
 
 # ---------------------------------------------------------------------------
@@ -84,10 +85,6 @@ LIBRARY_RNNS: tuple[str, ...] = (
 )
 # The course package's own reference implementations.
 COURSE_REFERENCE: tuple[str, ...] = ("course_rnn.scratch",)
-
-
-class ForbiddenError(RuntimeError):
-    """Raised when an exercise's answer calls something the exercise asks you to write."""
 
 
 # ---------------------------------------------------------------------------
@@ -411,7 +408,7 @@ def _raising_code(name: str, reason: str) -> types.FunctionType:
     namespace: dict[str, Any] = {}
     exec(  # noqa: S102 (a fixed template, no user input)
         "def stub(*args, **kwargs):\n"
-        "    from course_rnn.testing import ForbiddenError\n"
+        "    from course_rnn.errors import ForbiddenError\n"
         f"    raise ForbiddenError({message!r})\n",
         namespace,
     )

@@ -25,14 +25,11 @@ import os
 import sys
 from typing import Any
 
+from course_rnn.errors import ForbiddenError
 from course_rnn.grading.remote import Channel, ProtocolError, pin_modules
 
 KEEP_MIME = ("text/plain", "image/png", "image/jpeg")  # no HTML/JS from students
 HIDDEN_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "_ih", "_oh", "_dh", "_", "__"}
-
-
-class ForbiddenError(RuntimeError):
-    """Raised when student code calls something the exercise forbids."""
 
 
 class OutputLog:
