@@ -590,7 +590,10 @@ def _print_summary(run: GradeRun, summary: RunSummary, log: TextIO) -> None:
             for line in summary_lines(export):
                 print(line, file=log)
     lms = "".join(f", {e.path.name}" for e in summary.lms)
-    print(f"outputs in {run.out}: grades.csv{lms}, feedback/, report.md, report.html", file=log)
+    print(
+        f"outputs in {run.out}: grades.csv, seeds.csv{lms}, feedback/, report.md, report.html",
+        file=log,
+    )
 
 
 def _read_rosters(run: GradeRun) -> dict:
