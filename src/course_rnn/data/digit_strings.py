@@ -8,15 +8,15 @@ where each digit is.
 
 Source images: the 1,797 8x8 handwritten digits of scikit-learn
 (``sklearn.datasets.load_digits``, BSD-3-Clause package), which are the test set of the UCI
-"Optical Recognition of Handwritten Digits" data (E. Alpaydin and C. Kaynak, 1998; 43
-writers; licensed by the UCI repository under CC BY 4.0). Read from the installed
-package: nothing is downloaded.
+"Optical Recognition of Handwritten Digits" data (E. Alpaydin and C. Kaynak, 1998; written
+by 13 people; licensed by the UCI repository under CC BY 4.0), as in
+:mod:`course_rnn.data.digits`. Read from the installed package: nothing is downloaded.
 
 Train and test strings are built from disjoint source images: a fixed, seeded
 permutation puts 75% of the 1,797 images in the train pool and 25% in the test pool, and
 every ``split="test"`` string uses only test-pool images, whatever ``seed`` is. (The data
-do not say which writer drew which digit, so the pools are disjoint in images, not in
-writers.)
+do not say which of the 13 writers drew which digit, so the pools are disjoint in
+images, not in writers: a test string shows new digits by familiar hands.)
 """
 
 from __future__ import annotations
