@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from course_rnn import lm
-from course_rnn.data import load_timemachine, preprocess_d2l, split_d2l
+from course_rnn.data import load_sentences, load_timemachine, preprocess_d2l, split_d2l
 
 # ------------------------------------------------------------------ the corpus
 
@@ -51,6 +51,17 @@ def test_d2l_split_holds_out_5032_characters_of_chapter_one(corpus):
     assert start - chapter_one == 10_000 - len("the time machine by h g wells i ")
     with pytest.raises(ValueError, match="chapter I"):
         split_d2l("a short text")
+
+
+def test_sentences_are_preprocessed_in_order_and_filtered_by_length():
+    every = load_sentences()
+    pale = next(i for i, s in enumerate(every) if s.startswith("his pale grey eyes shone"))
+    assert every[pale].endswith("his usually pale face was flushed and animated")
+    assert pale < every.index("you must follow me carefully")
+    assert all(s == s.strip() and set(s) <= set(" abcdefghijklmnopqrstuvwxyz") for s in every)
+    short = load_sentences(min_len=10, max_len=40)
+    assert short and all(10 <= len(s) <= 40 for s in short)
+    assert short == [s for s in every if 10 <= len(s) <= 40]
 
 
 # ------------------------------------------------------------------ tokens and vocabulary

@@ -28,7 +28,7 @@ from .digits import load_digit_rows
 from .firstnames import load_names, split_words
 from .order import order_task
 from .sunspots import load_sunspots, sliding_windows, time_split
-from .timemachine import load_timemachine, preprocess_d2l, split_d2l
+from .timemachine import load_sentences, load_timemachine, preprocess_d2l, split_d2l
 from .vocab import CharVocab, Vocab, bag_of_words, pad_sequences
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "load_chorales",
     "load_digit_rows",
     "load_names",
+    "load_sentences",
     "load_sunspots",
     "load_timemachine",
     "order_task",

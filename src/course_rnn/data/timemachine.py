@@ -17,7 +17,9 @@ language models on, so the course's numbers can be set beside d2l's published on
 - :func:`preprocess_d2l` is d2l's preprocessing: every run of non-letters becomes one
   space, everything lower case (27 symbols: the space and 26 letters);
 - :func:`split_d2l` cuts the preprocessed novel into training text and d2l's validation
-  characters.
+  characters;
+- :func:`load_sentences` gives the novel's sentences, preprocessed the same way, for
+  batches of sequences of different lengths.
 
 d2l's file is an older Gutenberg edition (no table of contents, chapter headings as bare
 Roman numerals). :func:`split_d2l` therefore finds d2l's validation span by aligning the
@@ -88,3 +90,13 @@ def split_d2l(corpus: str) -> tuple[str, str]:
     if offset < 0 or stop > len(corpus):
         raise ValueError("corpus: too short to hold d2l's validation span")
     return corpus[:start] + corpus[stop:], corpus[start:stop]
+
+
+def load_sentences(min_len: int = 1, max_len: int | None = None) -> list[str]:
+    """The novel's sentences in order, each preprocessed like d2l, without outer spaces.
+
+    Sentences are cut at ".", "!" and "?" (so "Mr. Wells" makes two). Only those of
+    ``min_len`` to ``max_len`` characters (after preprocessing) are kept.
+    """
+    pieces = (preprocess_d2l(s).strip() for s in re.split(r"[.!?]", load_timemachine()))
+    return [s for s in pieces if len(s) >= min_len and (max_len is None or len(s) <= max_len)]
