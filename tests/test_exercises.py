@@ -421,6 +421,12 @@ MISTAKES = {
         "TRAIN_SECONDS = 1000.0",
         {"test_time_budget"},
     ),
+    "09_seq2seq_attention": (
+        "greedy_decode",
+        "tokens[:, t] = y.masked_fill(done, PAD)",
+        "tokens[:, t] = y",
+        {"test_greedy_decode"},
+    ),
 }
 
 GRADER_SCRIPT = textwrap.dedent(
