@@ -421,6 +421,12 @@ MISTAKES = {
         "TRAIN_SECONDS = 1000.0",
         {"test_time_budget"},
     ),
+    "08_language_model": (
+        "sample_next",
+        "logits / temperature",
+        "logits * temperature",
+        {"test_sample_next"},
+    ),
     "09_seq2seq_attention": (
         "greedy_decode",
         "tokens[:, t] = y.masked_fill(done, PAD)",
