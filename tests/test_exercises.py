@@ -423,8 +423,8 @@ MISTAKES = {
     ),
     "08_language_model": (
         "sample_next",
-        "logits / temperature",
-        "logits * temperature",
+        "softmax(logits / temperature, dim=-1)",
+        "softmax(logits * temperature, dim=-1)",
         {"test_sample_next"},
     ),
     "09_seq2seq_attention": (
