@@ -219,10 +219,11 @@ class AdditiveAttention(nn.Module):
         self, query: torch.Tensor, keys: torch.Tensor, memory: Memory
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context (N, C) and weights alpha (N, S) for the decoder state ``query`` (N, H)."""
-        e = self.v(torch.tanh(self.W_q(query)[:, None, :] + keys)).squeeze(-1)  # (N, S)
+        hidden = torch.tanh(self.W_q(query)[:, None, :] + keys)  # (N, S, A)
+        e = hidden @ self.v.weight[0]  # v^T tanh(...): (N, S)
         e = e.masked_fill(~memory.mask, float("-inf"))  # padding is never attended to
         alpha = torch.softmax(e, dim=-1)  # (N, S), each row sums to 1
-        context = (alpha[:, :, None] * memory.states).sum(dim=1)  # (N, C)
+        context = torch.bmm(alpha[:, None, :], memory.states)[:, 0]  # sum_s alpha_s h_s: (N, C)
         return context, alpha
 
 
@@ -420,11 +421,13 @@ def make_model(
     embedding_size: int = 32,
     num_heads: int = 4,
     num_layers: int = 2,
+    attention_size: int | None = None,
 ) -> EncoderDecoder:
     """An :class:`EncoderDecoder` with an ``"rnn"`` or ``"transformer"`` encoder.
 
     The decoder has ``hidden_size`` units and reads contexts of ``hidden_size``; with
-    ``attention=False`` its context is the encoder's summary at every step.
+    ``attention=False`` its context is the encoder's summary at every step. The additive
+    attention's hidden layer has ``attention_size`` units (default ``hidden_size``).
     """
     if encoder == "rnn":
         enc = RNNEncoder(src_vocab_size, embedding_size, hidden_size)
@@ -432,7 +435,9 @@ def make_model(
         enc = SelfAttentionEncoder(src_vocab_size, hidden_size, num_heads, num_layers)
     else:
         raise ValueError(f"encoder: expected 'rnn' or 'transformer', got {encoder!r}")
-    dec = Decoder(tgt_vocab_size, embedding_size, hidden_size, enc.context_size, attention)
+    dec = Decoder(
+        tgt_vocab_size, embedding_size, hidden_size, enc.context_size, attention, attention_size
+    )
     return EncoderDecoder(enc, dec)
 
 
