@@ -283,7 +283,16 @@ def test_generate_keeps_the_prefix_and_is_seeded():
     assert greedy == lm.generate(model, [1, 2], steps=10, temperature=0, seed=99)
 
 
-def test_a_short_training_beats_the_unigram_baseline():
+@pytest.fixture
+def one_thread():
+    """Small models train fastest on one thread (two wait for each other on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_short_training_beats_the_unigram_baseline(one_thread):
     text = "the time machine " * 60
     vocab = lm.Vocabulary(lm.tokenize(text))
     ids = vocab.encode(lm.tokenize(text))
