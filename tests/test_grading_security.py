@@ -366,6 +366,18 @@ def test_plain_data_round_trips_without_pickle() -> None:
     assert back["s"] == 1.5 and back[1][0] == slice(1, None, 2) and back[1][2] == {3}
 
 
+def test_zero_dimensional_arrays_and_tensors_keep_their_shape() -> None:
+    """A scalar loss returned as a 0-d tensor must not arrive as shape (1,)."""
+    import torch
+
+    value = [np.array(2.5), torch.tensor(1.5, dtype=torch.float64), torch.tensor(True)]
+    buffers: list[bytes] = []
+    data = remote.encode(value, buffers, export=lambda obj: pytest.fail(f"exported {obj!r}"))
+    back = remote.decode(data, buffers, resolve=lambda d: pytest.fail("resolved"))
+    assert [tuple(v.shape) for v in back] == [(), (), ()]
+    assert float(back[0]) == 2.5 and float(back[1]) == 1.5 and bool(back[2])
+
+
 def test_decoder_refuses_object_arrays_and_unknown_tags() -> None:
     buf = [b"\x00" * 8]
     with pytest.raises(remote.ProtocolError):

@@ -198,9 +198,9 @@ def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
     np = _numpy()
     if np is not None:
         if isinstance(obj, np.ndarray) and obj.dtype.kind in ARRAY_KINDS and not obj.dtype.fields:
-            arr = np.ascontiguousarray(np.asarray(obj))
+            arr = np.ascontiguousarray(np.asarray(obj))  # (1,) for a 0-d array: send its shape
             buffers.append(arr.tobytes())
-            return {"$": "nd", "d": arr.dtype.str, "s": list(arr.shape), "b": len(buffers) - 1}
+            return {"$": "nd", "d": arr.dtype.str, "s": list(obj.shape), "b": len(buffers) - 1}
         if isinstance(obj, np.generic) and obj.dtype.kind in ARRAY_KINDS:
             arr = np.asarray(obj).reshape(1)
             buffers.append(arr.tobytes())
@@ -214,13 +214,13 @@ def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
             if name in TORCH_DTYPES:
                 t = obj.detach().cpu()
                 t = t.float() if name == "bfloat16" else t.resolve_conj().resolve_neg()
-                arr = np.ascontiguousarray(t.numpy())
+                arr = np.ascontiguousarray(t.numpy())  # (1,) for a 0-d tensor: send its shape
                 buffers.append(arr.tobytes())
                 return {
                     "$": "torch",
                     "t": name,
                     "d": arr.dtype.str,
-                    "s": list(arr.shape),
+                    "s": list(t.shape),
                     "b": len(buffers) - 1,
                 }
         if isinstance(obj, torch.dtype):
