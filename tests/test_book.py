@@ -321,6 +321,7 @@ IDIOMS = (
     "optimizer = torch.optim.Adam(model.parameters(), lr=0.01)\n",
     "optimizer.zero_grad()\nloss.backward()\noptimizer.step()\n",
     "with torch.no_grad():\n",
+    "nn.utils.clip_grad_norm_(model.parameters(), 1.0)\n",
     "super().__init__()\n",
     "def forward(self, x: torch.Tensor) -> torch.Tensor:\n",
 )
