@@ -27,10 +27,11 @@ import torch.nn.functional as F
 from matplotlib.axes import Axes
 from torch import nn
 
+from course_rnn.data import IGNORE_INDEX
+
 #: One colour per voice S, A, T, B (Okabe-Ito, colour-blind safe).
 VOICE_COLORS = ("#D55E00", "#009E73", "#0072B2", "#CC79A7")
 VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
-IGNORE_INDEX = -100
 
 
 class NoteLSTM(nn.Module):
