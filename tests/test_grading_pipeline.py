@@ -382,22 +382,24 @@ def test_regrading_keeps_manual_grades_and_scores_unanswered_written_answers(tmp
     from nbgrader.api import Gradebook
 
     from course_rnn.grading.gradebook import record_student, register_assignment, student_scores
+    from course_rnn.grading.results import NotebookOutcome, StudentOutcome, TestResult
 
     db = f"sqlite:///{tmp_path}/gb.db"
     info = register_assignment(db, "tiny", {"tiny": TINY_SOURCE})
     gb = Gradebook(db)
     assert info.max_score == 6.0
-    outcome = {
-        "notebooks": {
-            "tiny": {
-                "tests": [
-                    {"grade_id": "test_square", "points": 2.0, "passed": True},
-                    {"grade_id": "test_add", "points": 0.0, "passed": False},
+    outcome = StudentOutcome(
+        "amy",
+        {
+            "tiny": NotebookOutcome(
+                tests=[
+                    TestResult("test_square", 2.0, 2.0, True, ""),
+                    TestResult("test_add", 0.0, 2.0, False, "AssertionError"),
                 ],
-                "answers": {"explain": "Because minus times minus is plus."},
-            }
-        }
-    }
+                answers={"explain": "Because minus times minus is plus."},
+            )
+        },
+    )
     record_student(gb, info, "amy", None, outcome)
     scores = student_scores(gb, info, "amy")
     assert scores["score"] == 2.0 and scores["notebooks"]["tiny"]["explain"]["pending"]
@@ -408,7 +410,9 @@ def test_regrading_keeps_manual_grades_and_scores_unanswered_written_answers(tmp
     record_student(gb, info, "amy", None, outcome)  # a regrade
     assert student_scores(gb, info, "amy")["score"] == 3.0
     # The written answer left as released scores 0 without waiting for a human.
-    unanswered = {"notebooks": {"tiny": {"tests": [], "answers": {"explain": "YOUR ANSWER HERE"}}}}
+    unanswered = StudentOutcome(
+        "ben", {"tiny": NotebookOutcome(answers={"explain": "YOUR ANSWER HERE"})}
+    )
     record_student(gb, info, "ben", None, unanswered)
     explain = student_scores(gb, info, "ben")["notebooks"]["tiny"]["explain"]
     assert explain["score"] == 0.0 and not explain["pending"]

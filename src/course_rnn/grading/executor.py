@@ -8,10 +8,12 @@ of the source. It never raises for a bad submission: whatever was lost is listed
 
 from __future__ import annotations
 
-import itertools
+import ctypes
+import fcntl
 import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
@@ -32,25 +34,14 @@ from course_rnn.grading.merge import (
     load_submission,
     merge,
 )
+from course_rnn.grading.results import TestResult
+from course_rnn.grading.sandbox import bwrap_path, cleanup_cgroups, sweep_stale_cgroups
 
-__all__ = ["Limits", "NotebookResult", "TestResult", "grade_notebook"]
+__all__ = ["Limits", "NotebookResult", "TestResult", "TrustedRunner", "grade_notebook"]
 
 # The runner caps kept output at Limits.max_output_bytes; its per-cell records add a
 # little. Past this the events file is not read further (a runner bug, not a student).
 MAX_EVENTS_BYTES = 64 << 20
-
-
-@dataclass
-class TestResult:
-    """The verdict on one autograded test cell."""
-
-    __test__ = False  # not a pytest class
-
-    grade_id: str
-    points: float
-    max_points: float
-    passed: bool
-    message: str  # failure message for feedback; never hidden-test source
 
 
 @dataclass
@@ -79,13 +70,15 @@ def grade_notebook(
     workdir: Path,
     limits: Limits | None = None,
     hidden_seed: int | None = None,
+    runner: TrustedRunner | None = None,
 ) -> NotebookResult:
     """Execute a student's notebook and score each autograded test cell of ``source``.
 
     ``source`` is the instructor's nbgrader source notebook, ``submitted`` the student's
     file and ``workdir`` a scratch folder for this student only (created if missing; the
     sandbox's home and only writable folder). Student code runs in the sandboxed kernel;
-    every test cell runs in a trusted runner process (see docs/grading-security.md).
+    every test cell runs in a trusted runner process (see docs/grading-security.md):
+    ``runner``, a warm one reused across students, or a new one for this notebook alone.
     ``hidden_seed`` seeds the hidden tests' random inputs (``course_rnn.testing.hidden_rng``);
     None leaves the fixed default. Never raises for a bad submission.
     """
@@ -101,27 +94,29 @@ def grade_notebook(
     forbid = meta.get("forbid", []) if isinstance(meta, dict) else []
     forbid = [f for f in forbid if isinstance(f, str)] if isinstance(forbid, list) else []
     problems.extend(forbidden_uses(merged, forbid))
-    events = _run_trusted(merged, workdir, limits, forbid, problems, hidden_seed)
-    return _assemble(source.stem, merged, events, problems, limits)
-
-
-def _run_trusted(
-    merged: MergedNotebook,
-    workdir: Path,
-    limits: Limits,
-    forbid: list[str],
-    problems: list[str],
-    hidden_seed: int | None = None,
-) -> dict[int, dict[str, Any]]:
-    """Run the trusted runner in its own session; return its events by cell index."""
-    from course_rnn.grading.sandbox import bwrap_path, sweep_stale_cgroups
-
-    sweep_stale_cgroups()
     if bwrap_path() is None:
         problems.append(
             "bubblewrap is not installed: student code ran without filesystem and network "
             "isolation (install the Debian package 'bubblewrap')"
         )
+    if runner is None:
+        with TrustedRunner(limits) as one_off:
+            events = _run_job(one_off, merged, workdir, limits, forbid, problems, hidden_seed)
+    else:
+        events = _run_job(runner, merged, workdir, limits, forbid, problems, hidden_seed)
+    return _assemble(source.stem, merged, events, problems, limits)
+
+
+def _run_job(
+    runner: TrustedRunner,
+    merged: MergedNotebook,
+    workdir: Path,
+    limits: Limits,
+    forbid: list[str],
+    problems: list[str],
+    hidden_seed: int | None,
+) -> dict[int, dict[str, Any]]:
+    """Hand the merged notebook to the trusted runner; return its events by cell index."""
     with tempfile.TemporaryDirectory(prefix="course-rnn-grade-") as tmp:
         job_path, events_path = Path(tmp) / "job.json", Path(tmp) / "events.jsonl"
         events_path.touch()
@@ -141,46 +136,12 @@ def _run_trusted(
             "hidden_seed": hidden_seed,
             "events": str(events_path),
             "cwd": tmp,
-            "uid": _sandbox_uid(),
+            "uid": runner.uid,
         }
         job_path.write_text(json.dumps(job))
-        env = {
-            **os.environ,
-            "OMP_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONHASHSEED": "0",
-        }
-        log_path = Path(tmp) / "runner.log"
-        runner_memory = int(limits.runner_memory_mb) << 20
-
-        def cap_memory() -> None:  # in the runner, before exec; the kernel sets its own
-            resource.setrlimit(resource.RLIMIT_AS, (runner_memory, runner_memory))
-
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-m", "course_rnn.grading.runner", str(job_path)],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=tmp,
-                env=env,
-                start_new_session=True,
-                preexec_fn=cap_memory,
-            )
-            try:
-                proc.wait(timeout=float(limits.notebook_timeout_s) + 60)
-            except subprocess.TimeoutExpired:
-                problems.append(
-                    f"the notebook time limit ({limits.notebook_timeout_s:g} s) was reached"
-                )
-            finally:
-                _kill_group(proc)
-        if proc.returncode not in (0, None, -signal.SIGKILL):
-            with open(log_path, "rb") as fh:
-                fh.seek(max(0, log_path.stat().st_size - 600))
-                tail = fh.read().decode(errors="replace")
-            problems.append(f"the grader stopped unexpectedly (status {proc.returncode}): {tail}")
+        problem = runner.run(job_path, float(limits.notebook_timeout_s) + 60, limits)
+        if problem:
+            problems.append(problem)
         events: dict[int, dict[str, Any]] = {}
         if events_path.stat().st_size > MAX_EVENTS_BYTES:
             problems.append("the grader's record of this notebook was too large; it was cut")
@@ -198,32 +159,171 @@ def _run_trusted(
         return events
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the runner's whole process group (the sandbox dies with it)."""
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-    from course_rnn.grading.sandbox import cleanup_cgroups
-
-    cleanup_cgroups(proc.pid)
+UID_BASE, UID_SLOTS = 200_000, 50_000
 
 
-_UIDS = itertools.count()
+def _claim_uid() -> tuple[int, int]:
+    """An unprivileged uid held by this runner alone, and the lock file descriptor.
 
-
-def _sandbox_uid() -> int:
-    """An unprivileged uid for this submission's kernel (distinct per parallel run).
-
-    ``RLIMIT_NPROC`` counts processes per uid, so parallel sandboxes must not share one.
+    ``RLIMIT_NPROC`` counts processes per uid and a uid may signal its own processes, so
+    two sandboxes must never share one, even from two ``grade`` commands at once: each
+    uid is claimed with an exclusive lock on a file of the host's temporary folder, held
+    until the runner closes (the kernel releases it if this process dies).
     """
-    return (
-        200_000 + (os.getpid() * 7919 + next(_UIDS) * 104_729 + time.time_ns() // 10**6) % 100_000
-    )
+    folder = Path(tempfile.gettempdir()) / "course-rnn-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    start = (os.getpid() * 7919 + time.monotonic_ns()) % UID_SLOTS
+    for i in range(UID_SLOTS):
+        uid = UID_BASE + (start + i) % UID_SLOTS
+        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise RuntimeError(f"no free sandbox uid in {UID_BASE}..{UID_BASE + UID_SLOTS - 1}")
+
+
+class TrustedRunner:
+    """A trusted runner process kept across notebooks (``runner --serve``).
+
+    Started on first use; it imports numpy, torch and ``course_rnn.testing`` once, so a
+    notebook costs its own cells and tests, not the imports. Jobs run one at a time. A
+    runner that dies, or runs past a job's time limit, is killed with its process group
+    and its sandboxes, and the next job starts a new one. The runner holds its own
+    sandbox uid (:func:`_claim_uid`) for its whole life.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.proc: subprocess.Popen | None = None
+        self.uid, self._uid_lock = _claim_uid()
+        self._log = tempfile.TemporaryFile(prefix="course-rnn-runner-")
+        self._replies = None
+        self.jobs = 0  # jobs run by the current process (tests read it)
+
+    def __enter__(self) -> TrustedRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> None:
+        env = {
+            **os.environ,
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONHASHSEED": "0",
+        }
+        runner_memory = int(self.limits.runner_memory_mb) << 20
+        libc = _libc()
+        sweep_stale_cgroups()
+
+        def prepare() -> None:  # in the runner, before exec; the kernel sets its own
+            resource.setrlimit(resource.RLIMIT_AS, (runner_memory, runner_memory))
+            if libc is not None:  # SIGKILL when the thread that started it ends
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "course_rnn.grading.runner", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            cwd="/",
+            env=env,
+            start_new_session=True,
+            preexec_fn=prepare,
+        )
+        self.jobs = 0
+
+    def _read_line(self, deadline: float) -> str | None:
+        """One line from the runner, '' at EOF, None past the deadline."""
+        fd = self.proc.stdout.fileno()
+        buffer = b""
+        while not buffer.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                return None
+            chunk = os.read(fd, 64)
+            if not chunk:
+                return ""
+            buffer += chunk
+        return buffer.decode(errors="replace").strip()
+
+    def run(self, job_path: Path, timeout: float, limits: Limits) -> str | None:
+        """Run one job; None when it finished, else the problem in words."""
+        if limits != self.limits:
+            self.stop()
+            self.limits = limits
+        deadline = time.monotonic() + timeout
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self._start()
+            if self._read_line(deadline) != "ready":
+                return self._failed()
+        log_start = self._log.seek(0, os.SEEK_END)
+        try:
+            self.proc.stdin.write(f"{job_path}\n".encode())
+            self.proc.stdin.flush()
+        except OSError:
+            return self._failed(log_start)
+        reply = self._read_line(deadline)
+        if reply == "done":
+            self.jobs += 1
+            return None
+        if reply is None:
+            self.stop()
+            return f"the notebook time limit ({limits.notebook_timeout_s:g} s) was reached"
+        return self._failed(log_start)
+
+    def _failed(self, log_start: int = 0) -> str:
+        """Stop a runner that died; say how, with the end of its log."""
+        code = self.proc.poll() if self.proc is not None else None
+        self.stop()
+        size = self._log.seek(0, os.SEEK_END)
+        self._log.seek(max(log_start, size - 600))
+        tail = self._log.read().decode(errors="replace")
+        return f"the grader stopped unexpectedly (status {code}): {tail}"
+
+    def stop(self) -> None:
+        """Kill the runner's process group and its sandboxes (a new one starts on demand)."""
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        cleanup_cgroups(proc.pid)
+
+    def close(self) -> None:
+        """Stop the runner and release its uid."""
+        self.stop()
+        self._log.close()
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)
+            self._uid_lock = None
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def _valid_output(raw: Any, count: int | None) -> nbformat.NotebookNode | None:

@@ -22,6 +22,7 @@ import nbformat
 from course_rnn.grading.gradebook import AssignmentInfo
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.markup import MAX_ITEM_CHARS, one_line, redact_host_paths, summarise
+from course_rnn.grading.results import NotebookOutcome, StudentOutcome
 
 __all__ = ["hidden_test_lines", "redact", "render_notebook_feedback", "write_feedback"]
 
@@ -73,7 +74,7 @@ def render_notebook_feedback(
     assignment: str,
     notebook: str,
     cells: list,
-    result: dict,
+    result: NotebookOutcome,
     scores: dict,
     late_note: str,
     hidden: set[str],
@@ -89,7 +90,7 @@ def render_notebook_feedback(
     """
     notes = notes or []
     e = html.escape
-    verdicts = {t["grade_id"]: t for t in result.get("tests", [])}
+    verdicts = {t.grade_id: t for t in result.tests}
     graded = [c for c in cells if c.scoring != "answer"]
     earned = sum((scores.get(c.grade_id, {}).get("score") or 0.0) for c in graded)
     possible = sum(c.max_points for c in graded)
@@ -98,9 +99,9 @@ def render_notebook_feedback(
         score = scores.get(cell.grade_id, {})
         if cell.scoring == "test":
             verdict = verdicts.get(cell.grade_id)
-            passed = bool(verdict and verdict.get("passed"))
+            passed = bool(verdict and verdict.passed)
             status = "passed" if passed else "failed"
-            message = "" if verdict is None else str(verdict.get("message") or "")
+            message = "" if verdict is None else str(verdict.message or "")
             if verdict is None:
                 message = "this test could not be run (see the problems above)"
             message = redact(redact_host_paths(message[:4000]), hidden)
@@ -121,7 +122,7 @@ def render_notebook_feedback(
             f"<td>{_points(score.get('score'), cell.max_points)}</td>"
             f"<td><pre>{e(message)}</pre></td></tr>"
         )
-    problems = summarise([redact_host_paths(str(p)) for p in result.get("problems", [])])
+    problems = summarise([redact_host_paths(str(p)) for p in result.problems])
     problem_html = ""
     if problems:
         items = "".join(f"<li>{e(redact(p, hidden))}</li>" for p in problems)
@@ -130,9 +131,9 @@ def render_notebook_feedback(
             f"before or while the tests ran:</p><ul>{items}</ul></div>"
         )
     file_html = ""
-    if result.get("file"):
-        file_html = f"<p>File graded: <code>{e(one_line(result['file'], 200))}</code></p>\n"
-    elif result.get("submitted") is False:
+    if result.file:
+        file_html = f"<p>File graded: <code>{e(one_line(result.file, 200))}</code></p>\n"
+    elif not result.submitted:
         file_html = f"<p>No file was graded: {e(notebook)}.ipynb was not found.</p>\n"
     if notes:
         items = "".join(f"<li>{e(one_line(n, MAX_ITEM_CHARS))}</li>" for n in summarise(notes))
@@ -156,7 +157,7 @@ def write_feedback(
     folder: Path,
     info: AssignmentInfo,
     sources: dict[str, Path],
-    outcomes: dict[str, dict],
+    outcomes: dict[str, StudentOutcome],
     scores: dict[str, dict],
     policy: LatePolicy,
 ) -> dict[str, str]:
@@ -178,7 +179,7 @@ def write_feedback(
 def _write_student(
     folder: Path,
     info: AssignmentInfo,
-    outcome: dict,
+    outcome: StudentOutcome,
     student_scores: dict,
     policy: LatePolicy,
     hidden: dict[str, set[str]],
@@ -199,11 +200,11 @@ def _write_student(
             info.name,
             name,
             cells,
-            outcome["notebooks"].get(name, {}),
+            outcome.notebooks.get(name) or NotebookOutcome(submitted=False),
             student_scores["notebooks"].get(name, {}),
             late_note,
             hidden[name],
-            outcome.get("notes") or [],
+            outcome.notes,
         )
         dest = folder / student / info.name / f"{name}.html"
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
 from course_rnn.grading.late import LatePolicy
+from course_rnn.grading.results import StudentOutcome
 
 __all__ = [
     "AssignmentInfo",
@@ -189,12 +190,12 @@ def record_student(
     info: AssignmentInfo,
     student_id: str,
     timestamp: datetime | None,
-    outcome: dict,
+    outcome: StudentOutcome,
 ) -> None:
     """Write one student's autograded scores into the gradebook.
 
-    ``outcome["notebooks"][name]`` holds ``tests`` (dicts with grade_id, points,
-    passed) and ``answers`` (grade_id -> the student's source of answer cells). Test
+    Each of ``outcome.notebooks`` holds ``tests`` (the verdicts) and ``answers``
+    (grade_id -> the student's source of answer cells). Test
     cells get ``auto_score``; an unchanged or missing manually graded answer gets 0 and
     "No response." (as nbgrader does); other manual answers are left for the formgrader.
     Manual scores already given are kept. ``gb`` is an open nbgrader ``Gradebook``.
@@ -205,9 +206,9 @@ def record_student(
         warnings.simplefilter("ignore", SAWarning)
         gb.update_or_create_submission(info.name, student_id, timestamp=timestamp)
     for name, cells in info.notebooks.items():
-        result = outcome["notebooks"].get(name, {})
-        points = {t["grade_id"]: float(t["points"]) for t in result.get("tests", [])}
-        answers = result.get("answers", {})
+        result = outcome.notebooks.get(name)
+        points = {t.grade_id: float(t.points) for t in result.tests} if result else {}
+        answers = result.answers if result else {}
         for cell in cells:
             student_source = answers.get(cell.grade_id)
             if cell.scoring in ("test", "manual", "task"):

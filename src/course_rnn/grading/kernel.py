@@ -210,18 +210,26 @@ def _forbid(dotted: str) -> None:
                 continue
 
 
+def make_shell() -> Any:
+    """The IPython shell that runs the cells (made once; a zygote makes it before forking)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    if InteractiveShell.initialized():
+        return InteractiveShell.instance()
+    cfg = Config()
+    cfg.HistoryManager.enabled = False
+    cfg.InteractiveShell.colors = "nocolor"
+    return InteractiveShell.instance(config=cfg)
+
+
 class Kernel:
     """The student namespace and the handlers for the trusted side's requests."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         from IPython.core.displaypub import DisplayPublisher
-        from IPython.core.interactiveshell import InteractiveShell
-        from traitlets.config import Config
 
-        cfg = Config()
-        cfg.HistoryManager.enabled = False
-        cfg.InteractiveShell.colors = "nocolor"
-        self.shell = InteractiveShell.instance(config=cfg)
+        self.shell = make_shell()
         self.log = OutputLog(int(config.get("max_output_bytes", 1_000_000)))
         self.handles: dict[int, Any] = {}
         self.ids: dict[int, int] = {}
@@ -354,12 +362,18 @@ class Callback:
         return self.kernel.channel.request("call", self, list(args), kwargs)
 
 
-def main() -> None:
-    """Entry point inside the sandbox."""
-    config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    rfd, wfd = _private_pipe()
-    _drop_privileges(int(config.get("uid", 0)))
-    os.chdir(os.environ.get("HOME", "/"))
+def preload() -> None:
+    """What a kernel needs before the first cell, done once by the zygote before it forks:
+    numpy, torch and IPython imported, the shell made (no student code has run in it)."""
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    from IPython.core.displaypub import DisplayPublisher  # noqa: F401
+
+    make_shell()
+
+
+def serve(config: dict[str, Any], rfd: int, wfd: int) -> None:
+    """Serve the trusted side on ``rfd``/``wfd`` (privileges already dropped)."""
     pin_modules()
     kernel = Kernel(config)
 
@@ -375,6 +389,15 @@ def main() -> None:
             _forbid(name)
     channel.send({"k": "ready", "pid": os.getpid()})
     channel.serve_forever()
+
+
+def main() -> None:
+    """Entry point inside the sandbox."""
+    config = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
+    rfd, wfd = _private_pipe()
+    _drop_privileges(int(config.get("uid", 0)))
+    os.chdir(os.environ.get("HOME", "/"))
+    serve(config, rfd, wfd)
     os._exit(0)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +33,7 @@ __all__ = [
     "parse_due",
     "parse_lms_timestamp",
     "parse_penalty",
+    "parse_timestamp",
     "read_timestamp_file",
 ]
 
@@ -161,8 +163,90 @@ def parse_lms_timestamp(name: str, lms_timezone: str = "UTC") -> datetime | None
     return None
 
 
+# nbgrader's timestamp.txt: ``Exchange.timestamp_format``, by default
+# "%Y-%m-%d %H:%M:%S.%f %Z" in ``Exchange.timezone`` (UTC by default), e.g.
+# "2026-03-01 23:59:59.123456 UTC"; with another zone the name is an abbreviation
+# ("CET", "EDT"); "%z" gives "+0100". The date, then an optional zone after a space.
+_NBGRADER_STAMP = re.compile(
+    r"(?P<when>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d{1,6})?)?)"
+    r"(?:\s*(?P<zone>Z|[+-]\d{2}(?::?\d{2})?|[A-Za-z][A-Za-z0-9_+/-]{0,40}))?"
+)
+_UTC_NAMES = {"Z", "UTC", "GMT", "UT", "ZULU", "ETC/UTC", "ETC/GMT"}
+
+
+def _stamp_zone(zone: str, wall: datetime, lms_timezone: str) -> datetime:
+    """``wall`` (naive) made aware in the zone named ``zone`` in a timestamp.txt.
+
+    ``zone`` is ``Z``/``UTC``/``GMT``, an offset (``+0100``, ``-05:00``), an IANA name
+    (``Europe/Berlin``) or an abbreviation as ``%Z`` writes it. An abbreviation is read
+    as the one ``lms_timezone`` uses at that time (``CEST`` in summer for
+    Europe/Berlin), else as the zone of that name when its abbreviation then is the same
+    (``EST``, ``CET`` in winter); any other is refused: ``IST`` or ``CST`` could be one
+    of several zones.
+    """
+    if zone.upper() in _UTC_NAMES:
+        return wall.replace(tzinfo=UTC)
+    if zone[0] in "+-":
+        digits = zone[1:].replace(":", "")
+        minutes = int(digits[:2]) * 60 + int(digits[2:] or 0)
+        try:
+            return wall.replace(tzinfo=timezone(timedelta(minutes=minutes * int(f"{zone[0]}1"))))
+        except ValueError as exc:
+            raise ValueError(f"impossible time zone offset {zone!r}") from exc
+    if "/" in zone:
+        return wall.replace(tzinfo=_zone(zone))
+    candidates = [_zone(lms_timezone)]
+    try:
+        candidates.append(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        pass
+    for tz in candidates:
+        for fold in (0, 1):  # the hour that repeats when clocks go back: CEST, then CET
+            moment = wall.replace(tzinfo=tz, fold=fold)
+            if moment.tzname() == zone:
+                return moment
+    raise ValueError(
+        f"unknown time zone {zone!r}: not UTC, an offset such as +01:00, nor what the "
+        f"zone given with --timezone ({lms_timezone}) is called at that time"
+    )
+
+
+def parse_timestamp(text: str, lms_timezone: str = "UTC") -> datetime:
+    """Parse a submission time as nbgrader writes it in ``timestamp.txt``, as naive UTC.
+
+    nbgrader's format, ``2026-03-01 23:59:59.123456 UTC``, with or without fractional
+    seconds, with a zone abbreviation (``CET``), an offset (``+0100``), an IANA name or
+    no zone; a time without a zone is read in ``lms_timezone``. Other spellings that
+    ``dateutil`` reads unambiguously (``March 1 2026 10:00 UTC``) are accepted too.
+    Raises ``ValueError`` with the reason for anything else.
+    """
+    example = "expected a time such as '2026-03-01 23:59:59.123456 UTC'"
+    text = " ".join(text.split())
+    match = _NBGRADER_STAMP.fullmatch(text)
+    if match:
+        when = match["when"].replace(",", ".")
+        if "." in when:  # fromisoformat wants 3 or 6 digits of a second
+            head, frac = when.split(".")
+            when = f"{head}.{frac.ljust(6, '0')}"
+        try:
+            wall = datetime.fromisoformat(when)
+        except ValueError as exc:
+            raise ValueError(f"impossible date in {text[:60]!r}: {exc}") from exc
+        if match["zone"] is None:
+            return _to_utc_naive(wall, lms_timezone)
+        return _to_utc_naive(_stamp_zone(match["zone"], wall, lms_timezone), lms_timezone)
+    with warnings.catch_warnings():
+        # dateutil warns and drops a zone name it does not know: refuse that instead.
+        warnings.simplefilter("error", dateparser.UnknownTimezoneWarning)
+        try:
+            moment = dateparser.parse(text)
+        except (ValueError, OverflowError, TypeError, dateparser.UnknownTimezoneWarning) as exc:
+            raise ValueError(f"{example}, got {text[:60]!r}") from exc
+    return _to_utc_naive(moment, lms_timezone)
+
+
 def read_timestamp_file(path: Path, lms_timezone: str = "UTC") -> datetime:
-    """Read nbgrader's ``timestamp.txt`` (``2026-03-01 23:59:59.123456 UTC``) as naive UTC.
+    """Read nbgrader's ``timestamp.txt`` (see :func:`parse_timestamp`) as naive UTC.
 
     Raises ``ValueError`` with the reason for an unreadable, empty, impossible or
     implausible time (only the first 200 bytes are read).
@@ -173,16 +257,15 @@ def read_timestamp_file(path: Path, lms_timezone: str = "UTC") -> datetime:
     except OSError as exc:
         raise ValueError(f"cannot read timestamp.txt ({exc.strerror or exc})") from exc
     text = raw[:200].decode("utf-8", errors="replace").strip()
-    example = "expected a time such as '2026-03-01 23:59:59 UTC'"
+    example = "expected a time such as '2026-03-01 23:59:59.123456 UTC'"
     if not text:
         raise ValueError(f"timestamp.txt is empty: {example}")
     if len(raw) > 200:
         raise ValueError(f"timestamp.txt is longer than 200 bytes: {example}")
     try:
-        moment = dateparser.parse(text)
-    except (ValueError, OverflowError, TypeError) as exc:
-        raise ValueError(f"cannot read timestamp.txt: {example}, got {text[:60]!r}") from exc
-    return _to_utc_naive(moment, lms_timezone)
+        return parse_timestamp(text, lms_timezone)
+    except ValueError as exc:
+        raise ValueError(f"cannot read timestamp.txt: {exc}") from exc
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,15 @@
 """Grade a whole class: submissions in, gradebook, grades.csv, feedback and report out.
 
-The parent process owns the nbgrader gradebook; a pool of worker processes
-(:mod:`~course_rnn.grading.worker`) grades one student at a time with
-:func:`course_rnn.grading.executor.grade_notebook` and sends back plain data. Each
-finished student is committed to the gradebook and to a small state file under
-``OUT_DIR/.grading/`` before the next result is read, so an interrupted run resumes
-where it stopped, and a re-run regrades only students whose files changed.
+This process, the coordinator, alone writes the nbgrader gradebook and every output.
+Graders run :func:`course_rnn.grading.worker.grade_student`, one
+:class:`~course_rnn.grading.results.GradeTask` in (the submission's bytes travel with it)
+and one :class:`~course_rnn.grading.results.StudentOutcome` out (with the executed
+notebooks), through a *backend*: :class:`LocalBackend` (threads of this process, each
+driving its own warm trusted runner) by default, or a Dask cluster with ``--scheduler``
+(:mod:`course_rnn.grading.cluster`). Each finished student is committed to the gradebook
+and to a small state file under ``OUT_DIR/.grading/`` before the next result is read, so
+an interrupted run resumes where it stopped, and a re-run regrades only students whose
+files changed.
 
 Output layout (``OUT_DIR``)::
 
@@ -29,18 +33,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import multiprocessing
 import os
 import secrets
 import stat
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from nbgrader.api import Gradebook
 
@@ -49,13 +52,14 @@ from course_rnn.grading.course import course_settings
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.markup import one_line, summarise
+from course_rnn.grading.results import GradeTask, StudentOutcome
 from course_rnn.grading.submissions import Rejected, Submission, discover, extract_zip
-from course_rnn.grading.worker import grade_student, init_worker
+from course_rnn.grading.worker import close_runners, grade_student
 
-__all__ = ["GradeRun", "RunSummary", "run_grading"]
+__all__ = ["Backend", "GradeRun", "LocalBackend", "RunSummary", "run_grading"]
 
 # Bump when a change here changes grades, so old state files are not reused.
-STATE_VERSION = 2
+STATE_VERSION = 3
 STATE_DIR = ".grading"
 SECRET_FILE = ".course_rnn_secret"  # in the course root, unless --secret-file or the env
 SECRET_ENV = "COURSE_RNN_SECRET"
@@ -83,6 +87,7 @@ class GradeRun:
     similarity_threshold: float | None = None  # None: SimilaritySettings' default
     secret_file: Path | None = None  # the course secret (default: env, then course root)
     only_student: str | None = None  # regrade this student alone; keep the others' results
+    scheduler: str | None = None  # a Dask scheduler's address: grade on its workers
 
 
 @dataclass
@@ -105,23 +110,23 @@ class RunSummary:
     lms: list = field(default_factory=list)  # lms.LmsExport per --format
 
 
-def _sha256(path: Path) -> str:
-    """The file's hash, read in chunks (never a symbolic link: refused when found)."""
-    digest = hashlib.sha256()
+def _read_file(path: Path) -> bytes:
+    """A submitted file's bytes (never through a symbolic link: refused when found)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as fh:
         if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
             raise OSError(f"{path.name} is not a regular file")
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return fh.read()
 
 
-def _fingerprint(sources: dict[str, Path], sub: Submission, limits: Limits) -> str:
+def _fingerprint(sources: dict[str, str], files: dict[str, bytes], limits: Limits) -> str:
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
     blob = {
         "version": STATE_VERSION,
-        "sources": {name: _sha256(p) for name, p in sources.items()},
-        "files": {name: _sha256(p) for name, p in sorted(sub.files.items())},
+        "sources": {name: sha(text.encode()) for name, text in sources.items()},
+        "files": {name: sha(data) for name, data in sorted(files.items())},
         "limits": asdict(limits),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
@@ -178,95 +183,68 @@ def _write_seeds(path: Path, assignment: str, seeds: dict[str, int]) -> None:
     os.replace(tmp, path)
 
 
-def _failed_outcome(
-    student: str, sources: dict[str, Path], reason: str, submitted: bool = True
-) -> dict:
-    notebooks = {
-        name: {
-            "tests": [],
-            "problems": [reason],
-            "answers": {},
-            "seconds": 0.0,
-            "submitted": submitted,
-        }
-        for name in sources
-    }
-    return {"student_id": student, "notebooks": notebooks}
+class Backend(Protocol):
+    """Where students are graded. ``run`` calls ``on_result`` in the caller's thread as
+    each student finishes and returns the tasks left unfinished by Ctrl-C."""
+
+    def check(self) -> None: ...
+
+    def run(
+        self, tasks: list[GradeTask], on_result: Callable[[StudentOutcome], None]
+    ) -> list[GradeTask]: ...
 
 
-def _pool_context() -> multiprocessing.context.BaseContext:
-    """Fresh worker processes, never forks of this (threaded, database-holding) one.
+class LocalBackend:
+    """Grade in ``workers`` threads of this process, each with its own warm runner.
 
-    ``forkserver`` starts one clean server process that imports the worker module once
-    and forks each worker from it (fast); ``spawn`` is the portable fallback.
+    The threads only wait: each drives one trusted runner process (which imports torch
+    once and is reused for every student of the thread), and the runner drives one
+    sandboxed kernel at a time. A runner that dies costs the notebook it was grading; the
+    next notebook starts a new runner.
     """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        from multiprocessing import forkserver
 
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["course_rnn.grading.startup", "course_rnn.grading.worker"])
-        # Start the server now: it imports the worker module while this process
-        # prepares the run, instead of when the first student is due.
-        forkserver.ensure_running()
-        return context
-    return multiprocessing.get_context("spawn")
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, workers)
 
+    def check(self) -> None:
+        pass
 
-def _run_pool(
-    tasks: list[dict],
-    workers: int,
-    on_result,
-    sources: dict[str, Path],
-    context: multiprocessing.context.BaseContext,
-) -> list[dict]:
-    """Run ``tasks`` in a process pool, calling ``on_result(outcome)`` as each finishes.
-
-    A worker process that dies (it should not: the executor contains the student code)
-    breaks the pool; the unfinished tasks are then retried one at a time, each in a fresh
-    one-worker pool, so only the student who kills it loses points. Returns the tasks
-    not finished (non-empty only after an interrupt).
-    """
-    pending = list(tasks)
-    isolate = False
-    while pending:
-        batch = pending[:1] if isolate else pending
-        size = 1 if isolate else max(1, min(workers, len(batch)))
-        pool = ProcessPoolExecutor(size, mp_context=context, initializer=init_worker)
-        futures: dict[Future, dict] = {pool.submit(grade_student, t): t for t in batch}
-        done_ids: set[str] = set()
-        broken = False
+    def run(
+        self, tasks: list[GradeTask], on_result: Callable[[StudentOutcome], None]
+    ) -> list[GradeTask]:
+        if not tasks:
+            return []
+        pool = ThreadPoolExecutor(min(self.workers, len(tasks)), "course-rnn-grader")
+        futures = {pool.submit(grade_student, task): task for task in tasks}
+        done: set[str] = set()
         try:
-            remaining = set(futures)
-            while remaining:
-                finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: futures[f]["student_id"]):
-                    task = futures[future]
-                    try:
-                        outcome = future.result()
-                    except BrokenProcessPool:
-                        broken = True
-                        if isolate:
-                            outcome = _failed_outcome(
-                                task["student_id"],
-                                sources,
-                                "the grading process died while running this submission",
-                            )
-                        else:
-                            continue
-                    except Exception as exc:  # noqa: BLE001
-                        outcome = _failed_outcome(
-                            task["student_id"], sources, f"grading failed: {exc}"
-                        )
-                    on_result(outcome)
-                    done_ids.add(task["student_id"])
+            for future in as_completed(futures):
+                task = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - one student's row, not the class
+                    outcome = StudentOutcome.failed(
+                        task.student_id, list(task.sources), f"grading failed: {exc}"
+                    )
+                on_result(outcome)
+                done.add(task.student_id)
         except KeyboardInterrupt:
-            pool.shutdown(wait=True, cancel_futures=True)
-            return [t for t in pending if t["student_id"] not in done_ids]
-        pool.shutdown(wait=True, cancel_futures=True)
-        pending = [t for t in pending if t["student_id"] not in done_ids]
-        if broken:
-            isolate = True
-    return []
+            pool.shutdown(wait=False, cancel_futures=True)
+            close_runners()  # the threads' runners die, so the threads return at once
+            pool.shutdown(wait=True)
+            return [t for t in tasks if t.student_id not in done]
+        finally:
+            pool.shutdown(wait=True)
+            close_runners()
+        return []
+
+
+def _backend(run: GradeRun) -> Backend:
+    if run.scheduler:
+        from course_rnn.grading.cluster import DaskBackend
+
+        return DaskBackend(run.scheduler)
+    return LocalBackend(run.workers)
 
 
 def _fmt(x: float) -> str:
@@ -282,7 +260,8 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     log = log or sys.stdout
     started = time.perf_counter()
     summary = RunSummary()
-    context = _pool_context()
+    backend = _backend(run)
+    backend.check()  # an unreachable cluster fails here, before anything is written
     course_id, source_dir, config = course_settings(run.course_root)
     source_folder = run.course_root / source_dir / run.assignment
     sources = {p.stem: p for p in sorted(source_folder.glob("*.ipynb"))}
@@ -327,7 +306,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
     # One connection for the whole run, in this process only: workers never see it.
     summary.phases["prepare"] = time.perf_counter() - started
     with Gradebook(db_url, course_id) as gb:
-        _grade_class(run, gb, info, sources, subs, state_dir, summary, log, context, seeds)
+        _grade_class(run, gb, info, sources, subs, state_dir, summary, log, backend, seeds)
     if not summary.interrupted:
         _write_lms(run, rosters, summary)
     summary.seconds = time.perf_counter() - started
@@ -358,7 +337,7 @@ def _grade_class(
     state_dir: Path,
     summary: RunSummary,
     log: TextIO,
-    context: multiprocessing.context.BaseContext,
+    backend: Backend,
     seeds: dict[str, int],
 ) -> None:
     """Grade the students not graded yet, then write feedback, grades.csv and report.
@@ -366,65 +345,56 @@ def _grade_class(
     With ``run.only_student``, that student is regraded and the others keep the results
     saved by an earlier run into the same ``OUT_DIR`` (those without one are left out).
 
-    Every step that touches one student's files or rows (hashing, recording, scoring,
+    Every step that touches one student's files or rows (reading, recording, scoring,
     writing feedback) fails for that student alone: the reason goes on their row.
     """
     from course_rnn.grading.feedback import write_feedback
     from course_rnn.grading.report import write_report
 
-    outcomes: dict[str, dict] = {}
-    tasks = []
+    source_texts = {name: path.read_text(encoding="utf-8") for name, path in sources.items()}
+    names = list(sources)
+    outcomes: dict[str, StudentOutcome] = {}
+    tasks: list[GradeTask] = []
     by_id = {s.student_id: s for s in subs}
     fingerprints: dict[str, str] = {}
-    failed_early: list[dict] = []
+    failed_early: list[StudentOutcome] = []
+    alone = run.only_student is not None
     for sub in subs:
+        if alone and sub.student_id != run.only_student:
+            # Keep this student's saved result, if it still matches their files.
+            fingerprint, saved = _saved(sub, source_texts, run, state_dir, seeds)
+            if saved is not None:
+                outcomes[sub.student_id] = saved
+                summary.reused.append(sub.student_id)
+                _record(gb, info, sub, saved, summary)
+            continue
         try:
-            fingerprint = _fingerprint(sources, sub, run.limits)
+            files = {name: _read_file(path) for name, path in sub.files.items()}
         except OSError as exc:
-            if run.only_student is not None and sub.student_id != run.only_student:
-                continue
-            failed_early.append(
-                _failed_outcome(
-                    sub.student_id,
-                    sources,
-                    f"the submission could not be read: {exc.strerror or exc}",
-                )
-            )
+            reason = f"the submission could not be read: {exc.strerror or exc}"
+            failed_early.append(StudentOutcome.failed(sub.student_id, names, reason))
             fingerprints[sub.student_id] = ""
             continue
+        fingerprint = _fingerprint(source_texts, files, run.limits)
         fingerprints[sub.student_id] = fingerprint
-        state = _read_state(state_dir / f"{sub.student_id}.json")
-        alone = run.only_student is not None
-        if alone and sub.student_id != run.only_student:
-            if state and state.get("fingerprint") == fingerprint:
-                if state.get("hidden_seed") == seeds[sub.student_id]:
-                    outcomes[sub.student_id] = state["outcome"]
-                    summary.reused.append(sub.student_id)
-                    _record(gb, info, sub, state["outcome"], summary)
-            continue
-        if (
-            not run.force
-            and not alone
-            and state
-            and state.get("fingerprint") == fingerprint
-            and state.get("hidden_seed") == seeds[sub.student_id]
-        ):
-            outcomes[sub.student_id] = state["outcome"]
-            summary.reused.append(sub.student_id)
-            # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
-            _record(gb, info, sub, state["outcome"], summary)
-            continue
+        if not run.force and not alone:
+            saved = _load_state(state_dir, sub.student_id, fingerprint, seeds[sub.student_id])
+            if saved is not None:
+                outcomes[sub.student_id] = saved
+                summary.reused.append(sub.student_id)
+                # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
+                _record(gb, info, sub, saved, summary)
+                continue
         tasks.append(
-            {
-                "student_id": sub.student_id,
-                "assignment": run.assignment,
-                "sources": {n: str(p) for n, p in sources.items()},
-                "files": {n: str(p) for n, p in sub.files.items()},
-                "limits": asdict(run.limits),
-                "autograded": str(run.out / "autograded"),
-                "fingerprint": fingerprint,
-                "hidden_seed": seeds[sub.student_id],
-            }
+            GradeTask(
+                sub.student_id,
+                run.assignment,
+                source_texts,
+                files,
+                run.limits,
+                seeds[sub.student_id],
+                require_sandbox=run.scheduler is not None,
+            )
         )
     if summary.reused:
         print(
@@ -436,15 +406,24 @@ def _grade_class(
     auto_max = sum(
         c.max_points for cells in info.notebooks.values() for c in cells if c.scoring == "test"
     )
+    autograded = run.out / "autograded"
 
-    def on_result(outcome: dict) -> None:
+    def on_result(outcome: StudentOutcome) -> None:
         record_start = time.perf_counter()
-        student = outcome["student_id"]
+        student = outcome.student_id
         sub = by_id[student]
-        outcome["notes"] = summarise(list(sub.notes), what="note(s)")
-        for name in sub.files:
-            if name in outcome["notebooks"]:
-                outcome["notebooks"][name]["file"] = sub.shown_name(name)
+        outcome.notes = summarise(list(sub.notes), what="note(s)")
+        for name, entry in outcome.notebooks.items():
+            if name in sub.files:
+                entry.file = sub.shown_name(name)
+            if entry.executed is not None:
+                dest = autograded / student / run.assignment / f"{name}.ipynb"
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_text(entry.executed, encoding="utf-8")
+                except OSError as exc:
+                    entry.problems.append(f"executed notebook not saved: {exc}")
+                entry.executed = None  # on disk now; not kept in memory for the class
         _record(gb, info, sub, outcome, summary)
         if fingerprints.get(student):
             _write_state(
@@ -452,18 +431,16 @@ def _grade_class(
                 {
                     "fingerprint": fingerprints[student],
                     "hidden_seed": seeds.get(student),
-                    "outcome": outcome,
+                    "outcome": outcome.to_json(),
                 },
             )
         outcomes[student] = outcome
         summary.graded.append(student)
-        got = sum(t["points"] for nb in outcome["notebooks"].values() for t in nb["tests"])
-        seconds = sum(nb["seconds"] for nb in outcome["notebooks"].values())
-        trouble = [p for nb in outcome["notebooks"].values() for p in nb["problems"]]
+        trouble = outcome.problems
         note = f"  ({len(trouble)} problem(s): {one_line(trouble[0], 70)})" if trouble else ""
         print(
             f"[{len(summary.graded):>{len(str(total))}}/{total}] {student:<20} "
-            f"tests {_fmt(got)}/{_fmt(auto_max)}  {seconds:5.1f} s{note}",
+            f"tests {_fmt(outcome.score)}/{_fmt(auto_max)}  {outcome.seconds:5.1f} s{note}",
             file=log,
             flush=True,
         )
@@ -473,13 +450,15 @@ def _grade_class(
 
     for outcome in failed_early:
         on_result(outcome)
-    workers = max(1, run.workers)
     if tasks:
-        print(
-            f"grading {len(tasks)} student(s) with {min(workers, len(tasks))} worker(s)", file=log
+        where = (
+            f"the Dask cluster at {run.scheduler}"
+            if run.scheduler
+            else (f"{min(max(1, run.workers), len(tasks))} worker(s)")
         )
+        print(f"grading {len(tasks)} student(s) with {where}", file=log)
     pool_start = time.perf_counter()
-    left = _run_pool(tasks, workers, on_result, sources, context)
+    left = backend.run(tasks, on_result)
     summary.phases["pool"] = time.perf_counter() - pool_start
     finish_start = time.perf_counter()
     if left:
@@ -502,14 +481,12 @@ def _grade_class(
             _unrecorded(summary, student, f"its scores could not be read back: {exc}")
     for student in sorted(scores):
         outcome = outcomes[student]
-        problems = [p for nb in outcome["notebooks"].values() for p in nb["problems"]]
-        if problems:
-            summary.problems[student] = problems
-        notes = outcome.get("notes") or []
-        if notes:
-            summary.notes[student] = notes
+        if outcome.problems:
+            summary.problems[student] = outcome.problems
+        if outcome.notes:
+            summary.notes[student] = outcome.notes
         summary.scores[student] = scores[student]["score"] - scores[student]["penalty"]
-        summary.notebook_seconds += sum(nb["seconds"] for nb in outcome["notebooks"].values())
+        summary.notebook_seconds += outcome.seconds
     graded = {s: outcomes[s] for s in scores}
     for student, error in write_feedback(
         run.out / "feedback", info, sources, graded, scores, run.late_policy
@@ -522,8 +499,41 @@ def _grade_class(
     summary.phases["finish"] = time.perf_counter() - finish_start
 
 
+def _load_state(
+    state_dir: Path, student: str, fingerprint: str, seed: int
+) -> StudentOutcome | None:
+    """The outcome an earlier run saved for these exact files and seed, or None."""
+    state = _read_state(state_dir / f"{student}.json")
+    if not state or state.get("fingerprint") != fingerprint or state.get("hidden_seed") != seed:
+        return None
+    try:
+        return StudentOutcome.from_json(state["outcome"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # an unreadable state file: grade again
+
+
+def _saved(
+    sub: Submission,
+    source_texts: dict[str, str],
+    run: GradeRun,
+    state_dir: Path,
+    seeds: dict[str, int],
+) -> tuple[str, StudentOutcome | None]:
+    """(fingerprint, saved outcome) of a student that ``--student`` leaves as graded."""
+    try:
+        files = {name: _read_file(path) for name, path in sub.files.items()}
+    except OSError:
+        return "", None
+    fingerprint = _fingerprint(source_texts, files, run.limits)
+    return fingerprint, _load_state(state_dir, sub.student_id, fingerprint, seeds[sub.student_id])
+
+
 def _record(
-    gb: Gradebook, info: gbk.AssignmentInfo, sub: Submission, outcome: dict, summary: RunSummary
+    gb: Gradebook,
+    info: gbk.AssignmentInfo,
+    sub: Submission,
+    outcome: StudentOutcome,
+    summary: RunSummary,
 ) -> None:
     """Write one student's scores to the gradebook; a failure costs that student's row."""
     try:

@@ -19,13 +19,14 @@ from matplotlib.figure import Figure
 from course_rnn.grading.gradebook import AssignmentInfo
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.markup import markdown_text, markdown_to_html, sanitize_html, summarise
+from course_rnn.grading.results import StudentOutcome
 
 __all__ = ["pass_rates", "write_report"]
 
 _PNG_META = {"Software": None}
 
 
-def pass_rates(info: AssignmentInfo, outcomes: dict[str, dict]) -> dict[str, float]:
+def pass_rates(info: AssignmentInfo, outcomes: dict[str, StudentOutcome]) -> dict[str, float]:
     """Fraction of students who passed each autograded test, keyed ``notebook/grade_id``."""
     rates: dict[str, float] = {}
     n = len(outcomes)
@@ -35,8 +36,9 @@ def pass_rates(info: AssignmentInfo, outcomes: dict[str, dict]) -> dict[str, flo
                 continue
             passed = 0
             for outcome in outcomes.values():
-                tests = outcome["notebooks"].get(name, {}).get("tests", [])
-                passed += any(t["grade_id"] == cell.grade_id and t["passed"] for t in tests)
+                notebook = outcome.notebooks.get(name)
+                tests = notebook.tests if notebook is not None else []
+                passed += any(t.grade_id == cell.grade_id and t.passed for t in tests)
             rates[f"{name}/{cell.grade_id}"] = passed / n if n else 0.0
     return rates
 

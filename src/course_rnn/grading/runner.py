@@ -1,7 +1,11 @@
 """The trusted runner: walks the merged notebook, judges each test cell itself.
 
-Started by :func:`course_rnn.grading.executor.grade_notebook` as
-``python -I -m course_rnn.grading.runner JOB.json`` in its own session. Student cells go
+Started by :class:`course_rnn.grading.executor.TrustedRunner` as
+``python -I -m course_rnn.grading.runner --serve`` in its own session, and kept: it imports
+numpy, torch and ``course_rnn.testing`` once, then runs one job (one notebook) after
+another, each named by a line on its stdin and answered with ``done`` on its stdout. Each
+job starts from the same trusted state (:func:`reset_state`); the student's state lives
+only in the sandboxed kernel, which is new for every job. Student cells go
 to the sandboxed kernel; each autograded test cell's source (always the instructor's)
 runs *here*, in a fresh namespace with the real numpy/torch, where the names the
 student defined are :class:`~course_rnn.grading.remote.RemoteObject` proxies. A test
@@ -241,10 +245,12 @@ class Runner:
 
             use_hidden_seed(seed)
 
-    def run(self) -> None:
+    def run(self, warm: bool = False) -> None:
+        """Run every cell of the job. ``warm``: the test modules are imported already."""
         self.use_forbid_list()
         self.use_hidden_seed()
-        self.preload()
+        if not warm:
+            self.preload()
         try:
             for i, cell in enumerate(self.cells):
                 if cell["cell_type"] != "code":
@@ -456,8 +462,75 @@ def _limits(data: dict[str, Any]):
     return Limits(**data)
 
 
+WARM_MODULES = ("numpy", "torch", "torch.nn", "torch.nn.functional", "course_rnn.testing")
+
+
+def reset_state(torch_seed: int | None) -> None:
+    """Put the trusted side back in the state of a fresh runner before each job.
+
+    Test cells are the instructor's code; what they may change in this process and what a
+    later test could read is reset: the testing module's forbid list and hidden seed, the
+    random generators, torch's default dtype, grad mode and thread count, and the
+    warnings filters.
+    """
+    import random
+    import warnings
+
+    import numpy as np
+
+    from course_rnn import testing
+
+    testing.use_forbid_list([])
+    testing.use_hidden_seed(None)
+    random.seed(0)
+    np.random.seed(0)
+    warnings.resetwarnings()
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_default_dtype(torch.float32)
+        torch.set_grad_enabled(True)
+        torch.set_num_threads(1)
+        if torch_seed is not None:
+            torch.manual_seed(torch_seed)
+
+
+def serve() -> None:
+    """Run jobs named on stdin, one per line, answering ``done`` for each, until EOF.
+
+    The pipe is moved off fds 0 and 1 first, so nothing a test prints at the C level can
+    corrupt it; stderr stays the runner's log.
+    """
+    rfd, wfd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a test that needs it will report it
+            pass
+    torch_seed = sys.modules["torch"].initial_seed() if "torch" in sys.modules else None
+    jobs, replies = os.fdopen(rfd, "r"), os.fdopen(wfd, "w", buffering=1)
+    replies.write("ready\n")
+    for line in jobs:
+        job = json.loads(Path(line.strip()).read_text())
+        os.chdir(job.get("cwd", "/"))
+        reset_state(torch_seed)
+        try:
+            Runner(job).run(warm=True)
+        except Exception as exc:  # noqa: BLE001 - the job's events say what was decided
+            print(f"runner: job failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        os.chdir("/")
+        replies.write("done\n")
+
+
 def main() -> None:
-    """Entry point: ``python -I -m course_rnn.grading.runner JOB.json``."""
+    """Entry point: ``python -I -m course_rnn.grading.runner (--serve | JOB.json)``."""
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+        return
     job = json.loads(Path(sys.argv[1]).read_text())
     os.chdir(job.get("cwd", "/"))
     Runner(job).run()

@@ -172,6 +172,18 @@ def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> li
     return cmd
 
 
+def make_stub(uid: int) -> Path:
+    """A new folder with the ``course_rnn.scratch`` stub and the sandbox's /etc files."""
+    stub = Path(tempfile.mkdtemp(prefix="course-rnn-stub-"))
+    stub.chmod(0o755)
+    for folder, files in (("scratch", {"__init__.py": STUB}), ("etc", sandbox_etc(uid))):
+        (stub / folder).mkdir(mode=0o755)
+        for name, text in files.items():
+            (stub / folder / name).write_text(text)
+            (stub / folder / name).chmod(0o644)
+    return stub
+
+
 def _font_caches() -> list[Path]:
     """The host's matplotlib font list cache (read-only in the sandbox), if any."""
     dirs = [os.environ.get("MPLCONFIGDIR", ""), Path.home() / ".cache" / "matplotlib"]
@@ -195,6 +207,7 @@ class CGroups:
 
     def __init__(self, name: str, memory_bytes: int, max_pids: int) -> None:
         self.dirs: list[Path] = []
+        self._memory = memory_bytes
         v2 = self.ROOT / "cgroup.controllers"
         try:
             if v2.exists() and {"memory", "pids"} <= set(v2.read_text().split()):
@@ -223,6 +236,20 @@ class CGroups:
                 (path / key).write_text(str(value))
             except OSError:
                 pass  # e.g. swap accounting off: memsw is missing
+
+    def set_memory(self, memory_bytes: int) -> None:
+        """Change the memory cap (e.g. once the zygote's own size is known)."""
+        for path in self.dirs:
+            names = ["memory.max", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes"]
+            if memory_bytes > self._memory:  # memsw must stay >= the memory limit
+                names.reverse()
+            for name in names:
+                try:
+                    if (path / name).exists():
+                        (path / name).write_text(str(memory_bytes))
+                except OSError:
+                    pass
+        self._memory = memory_bytes
 
     def enter(self) -> None:
         """Move the calling process (the child, before exec) into every cgroup."""
@@ -289,7 +316,8 @@ def sweep_stale_cgroups() -> None:
 
 
 def _limit_resources(limits: Limits) -> None:
-    """Runs in the child before exec: rlimits inherited by everything in the sandbox."""
+    """Runs in the child before exec (or in a zygote's child before the uid drop): rlimits
+    inherited by everything the student's kernel starts."""
     mem = int(limits.memory_mb) << 20
     cpu = max(1, int(limits.cpu_time_s))
     for res, value in (
@@ -315,13 +343,7 @@ class KernelProcess:
         self.channel: Channel | None = None
         self.callbacks: dict[int, Any] = {}
         self.sandboxed = bwrap_path() is not None
-        self._stub = Path(tempfile.mkdtemp(prefix="course-rnn-stub-"))
-        self._stub.chmod(0o755)
-        for folder, files in (("scratch", {"__init__.py": STUB}), ("etc", sandbox_etc(uid))):
-            (self._stub / folder).mkdir(mode=0o755)
-            for name, text in files.items():
-                (self._stub / folder / name).write_text(text)
-                (self._stub / folder / name).chmod(0o644)
+        self._stub = make_stub(uid)
         self.on_output = None  # called with student output captured during calls
         self.cgroups: CGroups | None = None
         self.starts = 0

@@ -273,13 +273,13 @@ def class_similarity(
     return report
 
 
-def answers_by_student(outcomes: dict[str, dict]) -> dict[str, dict[tuple[str, str], str]]:
+def answers_by_student(outcomes: dict) -> dict[str, dict[tuple[str, str], str]]:
     """student -> (notebook, grade_id) -> answer source, from the pipeline's outcomes."""
     out: dict[str, dict[tuple[str, str], str]] = {}
     for student, outcome in outcomes.items():
         given = out.setdefault(student, {})
-        for name, result in outcome.get("notebooks", {}).items():
-            for gid, source in (result.get("answers") or {}).items():
+        for name, result in outcome.notebooks.items():
+            for gid, source in result.answers.items():
                 if isinstance(source, str):
                     given[(name, gid)] = source
     return out

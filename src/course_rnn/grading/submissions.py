@@ -1,9 +1,13 @@
 """Find student submissions in a folder or an LMS zip, with validated student ids.
 
-Accepted layouts (both may appear in one folder):
+Accepted layouts (they may be mixed in one folder):
 
 * ``<student_id>/<notebook>.ipynb``, optionally with nbgrader's ``timestamp.txt`` beside
-  the notebooks (what ``nbgrader collect`` and most hand-made folders look like);
+  the notebooks (most hand-made folders and LMS zips look like this);
+* nbgrader's ``submitted/`` tree, ``<student_id>/<assignment>/<notebook>.ipynb`` with
+  ``<student_id>/<assignment>/timestamp.txt``, several assignments per student, when
+  :func:`discover` is told the assignment: only that assignment's folder is read, and a
+  student without one did not submit it (skipped, not a zero);
 * flat Blackboard downloads, ``<Assignment>_<student_id>_attempt_<stamp>_<file>.ipynb``:
   the student id and submission time come from the name; the latest attempt wins.
 
@@ -73,7 +77,7 @@ class Submission:
     files: dict[str, Path] = field(default_factory=dict)
     timestamp: datetime | None = None
     notes: list[str] = field(default_factory=list)
-    folder: Path | None = None  # the student's folder (None for flat LMS files)
+    folder: Path | None = None  # the folder read: <student>/ or <student>/<assignment>/
 
     def shown_name(self, name: str) -> str:
         """The graded file of notebook ``name`` as the student named it (no host path)."""
@@ -254,11 +258,16 @@ def _remove_partial(target: Path, member: zipfile.ZipInfo) -> None:
 
 
 # ------------------------------------------------------------------------- folders
-def _unwrap(root: Path) -> Path:
-    """LMS zips often wrap everything in one top folder: descend into it."""
+def _unwrap(root: Path, assignment: str | None = None) -> Path:
+    """LMS zips often wrap everything in one top folder: descend into it.
+
+    Not into the only student of an nbgrader tree (a folder holding ``<assignment>/``).
+    """
     try:
         entries = [p for p in root.iterdir() if p.name not in _SKIPPED]
         if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink():
+            if assignment and _child_kind(entries[0], assignment) == "folder":
+                return root
             inner = [p for p in entries[0].iterdir() if p.name not in _SKIPPED]
             if inner and not any(p.suffix == ".ipynb" for p in inner if p.is_file()):
                 return entries[0]
@@ -357,8 +366,34 @@ def _newest(candidates: list[Path], lms_timezone: str) -> tuple[Path, str]:
     return ordered[-1], "the newest (by the time in its name, then its modification time)"
 
 
-def _student_folder(folder: Path, notebooks: list[str], lms_timezone: str) -> Submission:
-    sub = Submission(student_id=folder.name, folder=folder)
+def _child_kind(folder: Path, name: str) -> str:
+    """What ``folder/name`` is, without following a link: folder, link, other or none."""
+    try:
+        mode = os.lstat(folder / name).st_mode
+    except OSError:
+        return "none"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "folder" if stat.S_ISDIR(mode) else "other"
+
+
+def _has_loose_notebook(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``.ipynb`` file itself (not in a subfolder)."""
+    try:
+        return any(
+            e.name.endswith(".ipynb") and e.is_file(follow_symlinks=False)
+            for e in os.scandir(folder)
+        )
+    except OSError:
+        return False
+
+
+def _student_folder(
+    student: Path, notebooks: list[str], lms_timezone: str, assignment: str | None = None
+) -> Submission:
+    """One student's submission: their folder, or its ``<assignment>/`` folder if given."""
+    folder = student / assignment if assignment else student
+    sub = Submission(student_id=student.name, folder=folder)
     found = _walk(folder, sub.notes)
     candidates: dict[str, list[Path]] = {}
     unmatched = []
@@ -397,14 +432,14 @@ def _student_folder(folder: Path, notebooks: list[str], lms_timezone: str) -> Su
             sub.notes.append(f"timestamp.txt ignored: {exc}")
     if sub.timestamp is None:
         try:
-            sub.timestamp = parse_lms_timestamp(folder.name, lms_timezone)
+            sub.timestamp = parse_lms_timestamp(student.name, lms_timezone)
         except ValueError as exc:
             sub.notes.append(f"the time in the folder name was ignored: {exc}")
     return sub
 
 
 def discover(
-    root: Path, notebooks: list[str], lms_timezone: str = "UTC"
+    root: Path, notebooks: list[str], lms_timezone: str = "UTC", *, assignment: str | None = None
 ) -> tuple[list[Submission], list[Rejected]]:
     """Find every submission under ``root`` for an assignment with ``notebooks``.
 
@@ -412,10 +447,17 @@ def discover(
     skipped, each with its reason). A student folder without any notebook of the
     assignment is kept (the student scores 0, with a note). Raises ``ValueError`` only
     when ``root`` itself is not a folder.
+
+    With ``assignment`` (its name), ``root`` may be nbgrader's ``submitted/`` folder:
+    when at least one student folder holds a folder named ``assignment``, each such
+    student is read from ``<student>/<assignment>/`` alone (notebooks and
+    ``timestamp.txt``), and a student folder without one is skipped with the reason,
+    unless it holds notebooks itself (then it is read as ``<student>/<notebook>.ipynb``).
+    Without ``assignment``, or when no student folder holds one, nothing changes.
     """
     if not root.is_dir():
         raise ValueError(f"submissions folder {root} does not exist or is not a folder")
-    root = _unwrap(root)
+    root = _unwrap(root, assignment)
     found: dict[str, Submission] = {}
     rejected: list[Rejected] = []
     flat: dict[str, list[tuple[datetime | None, Path, str]]] = {}
@@ -423,9 +465,10 @@ def discover(
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError as exc:
         raise ValueError(f"cannot read the submissions folder {root}: {exc}") from exc
+    tree = assignment if assignment and _is_tree(entries, assignment) else None
     for entry in entries:
         try:
-            _discover_entry(entry, notebooks, lms_timezone, found, flat, rejected)
+            _discover_entry(entry, notebooks, lms_timezone, found, flat, rejected, tree)
         except (OSError, ValueError, RecursionError) as exc:  # one entry, not the class
             rejected.append(Rejected(entry.name, f"could not be read: {exc}"))
     for student, attempts in sorted(flat.items()):
@@ -436,6 +479,21 @@ def discover(
     return [found[k] for k in sorted(found)], rejected
 
 
+def _is_tree(entries: list[os.DirEntry], assignment: str) -> bool:
+    """Whether some student folder holds ``<assignment>/``: nbgrader's submitted/ tree."""
+    for entry in entries:
+        try:
+            if (
+                not entry.name.startswith(".")
+                and entry.is_dir(follow_symlinks=False)
+                and _child_kind(Path(entry.path), assignment) == "folder"
+            ):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _discover_entry(
     entry: os.DirEntry,
     notebooks: list[str],
@@ -443,8 +501,12 @@ def _discover_entry(
     found: dict[str, Submission],
     flat: dict[str, list[tuple[datetime | None, Path, str]]],
     rejected: list[Rejected],
+    tree: str | None = None,
 ) -> None:
-    """Sort one top-level entry into a student folder, a Blackboard file or a rejection."""
+    """Sort one top-level entry into a student folder, a Blackboard file or a rejection.
+
+    ``tree`` is the assignment when ``root`` is nbgrader's submitted/ tree, else None.
+    """
     name = entry.name
     if name in _SKIPPED:
         rejected.append(Rejected(name, f"{_SKIPPED[name]}; skipped", skipped=True))
@@ -461,10 +523,33 @@ def _discover_entry(
         if problem:
             rejected.append(Rejected(name, problem))
             return
-        sub = _student_folder(Path(entry.path), notebooks, lms_timezone)
+        student = Path(entry.path)
+        inner = None
+        if tree is not None:
+            kind = _child_kind(student, tree)
+            if kind == "link":
+                found[name] = Submission(
+                    student_id=name,
+                    folder=student,
+                    notes=[f"{tree} is a symbolic link; refused (links are never followed)"],
+                )
+                return
+            if kind == "folder":
+                inner = tree
+            elif not _has_loose_notebook(student):
+                rejected.append(
+                    Rejected(
+                        name,
+                        f"no {tree}/ folder: this student did not submit {tree} "
+                        "(nbgrader's submitted/ tree); skipped",
+                        skipped=True,
+                    )
+                )
+                return
+        sub = _student_folder(student, notebooks, lms_timezone, inner)
         if not sub.files:
             try:
-                seen = ", ".join(sorted(os.listdir(entry.path))[:5]) or "nothing"
+                seen = ", ".join(sorted(os.listdir(sub.folder))[:5]) or "nothing"
             except OSError:
                 seen = "an unreadable folder"
             sub.notes.append(f"no notebook of this assignment in the folder (found {seen})")
