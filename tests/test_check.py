@@ -1,8 +1,28 @@
-"""`course-rnn check` judges test cells as `course-rnn grade` does: a cell fails when it raises."""
+"""`course-rnn check` runs the grader's own harness: a test cell fails when it raises there.
+
+The agreement of check and grade on a real assignment is tested in test_check_vs_grade.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import nbformat
+import pytest
 
-from course_rnn.check import check_notebook, format_report
+from course_rnn.check import (
+    NO_SANDBOX,
+    _prepare,
+    check_notebook,
+    format_report,
+    nbgrader_checksum,
+)
+from course_rnn.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _graded_cell(source: str, grade_id: str, points: float) -> nbformat.NotebookNode:
@@ -33,11 +53,12 @@ def _written_answer(grade_id: str, points: float) -> nbformat.NotebookNode:
     return cell
 
 
-def test_check_fails_raising_tests_only_and_reports_broken_setup_cells(tmp_path):
+@pytest.fixture
+def tiny(tmp_path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     nb.cells = [
-        nbformat.v4.new_markdown_cell("## 1. Tiny"),
+        nbformat.v4.new_markdown_cell("## 1. Tiny (14 points)"),
         nbformat.v4.new_code_cell("import not_a_module_xyz"),
         _graded_cell("value = 1", "quiet", 2),
         _graded_cell("import sys, warnings\nwarnings.warn('a')\nsys.stderr.write('b')", "warns", 3),
@@ -46,15 +67,108 @@ def test_check_fails_raising_tests_only_and_reports_broken_setup_cells(tmp_path)
     ]
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, path)
-    report = check_notebook(path)
-    verdicts = {q.grade_id: (q.scoring, q.passed, q.message) for q in report.questions}
-    assert verdicts == {
-        "quiet": ("test", True, ""),
-        "warns": ("test", True, ""),  # a warning goes to stderr; the grader ignores it
-        "wrong": ("test", False, "expected 2, got 1"),
-        "why": ("manual", None, "not answered yet"),
-    }
+    return path
+
+
+def _verdicts(report) -> dict:
+    return {q.grade_id: (q.scoring, q.passed, q.message) for q in report.questions}
+
+
+TINY_VERDICTS = {
+    "quiet": ("test", True, ""),
+    "warns": ("test", True, ""),  # a warning goes to stderr; the grader ignores it
+    "wrong": ("test", False, "expected 2, got 1"),
+    "why": ("manual", None, "not answered yet"),
+}
+
+
+def test_check_fails_raising_tests_only_and_reports_broken_setup_cells(tiny):
+    report = check_notebook(tiny)
+    assert _verdicts(report) == TINY_VERDICTS
     assert any("not_a_module_xyz" in problem for problem in report.problems)
     text = format_report(report)
     assert "Visible tests: 2 of 3 passed (5 of 10 points)." in text
     assert "Written answers (4 points) are graded by hand." in text
+    assert report.sandboxed and NO_SANDBOX not in text
+
+
+def test_without_bubblewrap_check_says_so_in_one_line_and_gives_the_same_verdicts(tiny, tmp_path):
+    """A student's laptop without bubblewrap: the same harness, unsandboxed, one line."""
+    empty = tmp_path / "no-bwrap-here"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}  # bwrap cannot be found
+    result = subprocess.run(
+        [sys.executable, "-m", "course_rnn", "check", str(tiny)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 1, out + result.stderr[-3000:]
+    assert out.startswith("Checking tiny.ipynb\n")
+    sandbox_lines = [line for line in out.splitlines() if "bubblewrap" in line]
+    assert sandbox_lines == [NO_SANDBOX], out
+    assert "  passed  1. Tiny [quiet], 2 points\n" in out
+    assert "  passed  1. Tiny [warns], 3 points\n" in out
+    assert "  FAILED  1. Tiny [wrong], 5 points\n           expected 2, got 1\n" in out
+    assert "Visible tests: 2 of 3 passed (5 of 10 points)." in out
+
+
+@pytest.mark.parametrize("content", [b"not json at all", b"[1, 2]", b"\x00\xff\x00"])
+def test_an_unreadable_notebook_exits_2_without_running_anything(tmp_path, capsys, content):
+    path = tmp_path / "broken.ipynb"
+    path.write_bytes(content)
+    assert main(["check", str(path)]) == 2
+    assert capsys.readouterr().out.startswith(f"course-rnn check: {path} is not a valid notebook")
+
+
+def test_a_missing_file_exits_2(tmp_path, capsys):
+    assert main(["check", str(tmp_path / "nowhere.ipynb")]) == 2
+    assert "does not exist" in capsys.readouterr().out
+
+
+def test_checksum_is_nbgraders_for_every_released_cell():
+    utils = pytest.importorskip("nbgrader.utils")
+    compared = 0
+    for path in sorted((ROOT / "exercises").glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if "nbgrader" in cell.metadata:
+                assert nbgrader_checksum(cell) == utils.compute_checksum(cell), path.name
+                assert nbgrader_checksum(cell) == cell.metadata.nbgrader["checksum"]
+                compared += 1
+    assert compared > 50
+
+
+def test_hidden_tests_are_removed_and_edited_test_cells_are_left_out():
+    """Check runs the visible part only, even of an instructor's source notebook."""
+    nb = nbformat.read(ROOT / "solutions/02_rnn_forward/02_rnn_forward.ipynb", as_version=4)
+    released = nbformat.read(ROOT / "exercises/02_rnn_forward/02_rnn_forward.ipynb", as_version=4)
+    assert sum("BEGIN HIDDEN TESTS" in c.source for c in nb.cells) == 4
+    edited, notes = _prepare(nb)
+    assert (edited, notes) == ([], [])
+    tests = {
+        c.metadata.nbgrader["grade_id"]: c.source.strip()
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    }
+    visible = {
+        c.metadata.nbgrader["grade_id"]: c.source.strip()
+        for c in released.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"
+    }
+    assert tests == visible  # exactly what nbgrader releases
+
+    for cell in released.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_rnn_forward":
+            cell.source += "\n# a student's comment"
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "forbid_list":
+            cell.source = "pass"
+    edited, notes = _prepare(released)
+    assert edited == ["test_rnn_forward"]
+    assert "test_rnn_forward" not in str([c.metadata for c in released.cells])
+    assert notes == [
+        "The read-only cell 'forbid_list' differs from the released version: check ran "
+        "your copy, grading runs the original."
+    ]
