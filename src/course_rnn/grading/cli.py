@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timezone",
         default="UTC",
-        help="IANA zone for --due and LMS file-name times without an offset (default UTC)",
+        help="IANA zone for --due, LMS file-name times and timestamp.txt times without a "
+        "zone (default UTC)",
     )
     parser.add_argument(
         "--late-penalty",

@@ -288,7 +288,7 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
             f"submissions {run.submissions} is neither a folder nor a .zip file: expected "
             "a folder of <student_id>/<notebook>.ipynb or a zip of one"
         )
-    subs, rejected = discover(folder, list(sources), run.lms_timezone)
+    subs, rejected = discover(folder, list(sources), run.lms_timezone, assignment=run.assignment)
     _attach_member_problems(subs, summary.rejected)
     if run.only_student is not None and run.only_student not in {s.student_id for s in subs}:
         raise ValueError(
