@@ -132,8 +132,12 @@ if os.fork() == 0:
         while True:
             scribble("/tmp/daemon.txt")
     os._exit(0)
-time.sleep(0.1)
-assert os.path.exists("/tmp/daemon.txt") and os.path.exists("/home/student/thread.txt")
+for _ in range(500):
+    if os.path.exists("/tmp/daemon.txt") and os.path.exists("/home/student/thread.txt"):
+        break
+    time.sleep(0.01)
+else:
+    raise AssertionError("the daemon and the thread did not start")
 """,
 ]
 

@@ -149,6 +149,7 @@ class Zygote:
         self.failures = 0
         self.forks = 0
         self.clean = False  # True while the sandbox holds nothing of any student
+        self._sequence = 0  # numbers the requests; the zygote's replies carry them
         self._ready = False
         self._dir: Path | None = None
         if self.mode == "zygote":
@@ -288,11 +289,16 @@ class Zygote:
         """Send one command (with file descriptors) and return the zygote's reply."""
         if self.control is None or not self._ready:
             raise ZygoteError("the zygote is not running")
+        self._sequence += 1
+        message = {**message, "n": self._sequence}
         try:
             socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
         except OSError as exc:
             raise ZygoteError(f"the zygote's socket failed ({exc})") from exc
-        reply = self._receive(time.monotonic() + (timeout or self.REPLY_TIMEOUT))
+        deadline = time.monotonic() + (timeout or self.REPLY_TIMEOUT)
+        reply = self._receive(deadline)
+        while reply.get("n") != self._sequence:  # the reply to a request cut short (SIGALRM)
+            reply = self._receive(deadline)
         if not reply.get("ok"):
             raise ZygoteError(str(reply.get("error", "the zygote refused"))[:500])
         return reply
@@ -598,7 +604,7 @@ def _clean(uid: int, home: bool) -> int:
     return 3 if left else 0
 
 
-def _kernel_child(config: dict[str, Any], sock_fd: int) -> None:
+def _kernel_child(config: dict[str, Any], sock_fd: int, control_fd: int) -> None:
     """In the forked child: become the student's kernel (never returns)."""
     import resource
 
@@ -606,6 +612,7 @@ def _kernel_child(config: dict[str, Any], sock_fd: int) -> None:
     from course_rnn.grading.sandbox import _limit_resources
 
     os.setsid()
+    os.close(control_fd)
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
@@ -651,9 +658,11 @@ def _serve(control: socket.socket, uid: int) -> None:
         if not data:
             return
         reap()
+        number = None
         try:
             message = json.loads(data)
-            reply = _command(message, fds, uid, statuses, running, reap)
+            number = message.get("n")
+            reply = _command(message, fds, uid, statuses, running, reap, control.fileno())
         except Exception as exc:  # noqa: BLE001 - answered, the zygote carries on
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         finally:
@@ -662,10 +671,10 @@ def _serve(control: socket.socket, uid: int) -> None:
                     os.close(fd)
                 except OSError:
                     pass
-        control.send(json.dumps(reply).encode())
+        control.send(json.dumps({**reply, "n": number}).encode())
 
 
-def _command(message, fds, uid, statuses, running, reap) -> dict[str, Any]:
+def _command(message, fds, uid, statuses, running, reap, control_fd) -> dict[str, Any]:
     op = message.get("op")
     if op == "ping":
         return {"ok": True, "threads": _threads(), "rss_kb": _rss_kb()}
@@ -688,7 +697,7 @@ def _command(message, fds, uid, statuses, running, reap) -> dict[str, Any]:
         if pid == 0:
             code = 1
             try:
-                _kernel_child(config, fds[0])
+                _kernel_child(config, fds[0], control_fd)
                 code = 0
             finally:
                 os._exit(code)
