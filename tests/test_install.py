@@ -100,7 +100,11 @@ def test_package_data_globs_match_the_data_files_and_nothing_is_left_out():
 
 
 def test_student_modules_import_without_the_extras():
-    """What a notebook or `course-rnn check` imports works with every extra's package hidden."""
+    """What a notebook or `course-rnn check` imports works with every extra's package hidden.
+
+    That includes the grading harness check runs (``grade_notebook``, the trusted runner,
+    the sandboxed kernel); ``grade`` itself names the extra it misses.
+    """
     hidden = sorted(_extras_only())
     code = (
         "import sys\n"
@@ -109,6 +113,8 @@ def test_student_modules_import_without_the_extras():
         "import course_rnn.check, course_rnn.cli, course_rnn.testing, course_rnn.gradcheck\n"
         "import course_rnn.scratch, course_rnn.data, course_rnn.models, course_rnn.train\n"
         "import course_rnn.analysis, course_rnn.plots, course_rnn.widgets, course_rnn.device\n"
+        "# check runs the grader's harness: the executor, its runner and its kernel\n"
+        "import course_rnn.grading.executor, course_rnn.grading.runner, course_rnn.grading.kernel\n"
         "from course_rnn.cli import main\n"
         "sys.exit(main(['grade', 'a', 'b', '--out', 'c']))\n"
     )
