@@ -5,6 +5,10 @@ Example::
     course-rnn grade 02_rnn_forward ~/Downloads/submissions.zip --out grading/02 \\
         --due 2026-03-01T23:59 --timezone Europe/Berlin --late-penalty "10%/day,max=50%" \
         --format canvas --roster canvas_export.csv
+
+On a Dask cluster (``dask scheduler`` and ``dask worker`` running; docs/instructors.md)::
+
+    course-rnn grade 02_rnn_forward submitted --out grading/02 --scheduler tcp://10.0.0.5:8786
 """
 
 from __future__ import annotations
@@ -37,6 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=os.cpu_count() or 1,
         help="students graded in parallel (default: CPU count, %(default)s here)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        default=os.environ.get("COURSE_RNN_SCHEDULER") or None,
+        metavar="ADDRESS",
+        help="grade on the workers of the Dask scheduler at ADDRESS, e.g. "
+        "tcp://10.0.0.5:8786 (default: $COURSE_RNN_SCHEDULER; empty or unset: --workers "
+        "threads here); every worker must sandbox with bubblewrap",
     )
     parser.add_argument(
         "--timeout",
@@ -166,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             similarity_threshold=threshold,
             secret_file=args.secret_file.resolve() if args.secret_file else None,
             only_student=args.student,
+            scheduler=(args.scheduler or "").strip() or None,
         )
         summary = run_grading(grade_run)
     except (ValueError, FileNotFoundError) as exc:
