@@ -414,3 +414,63 @@ def test_sandbox_memory_cap_counts_the_zygote(zygote):
     assert zygote.size_mb > 50
     expected = (LIMITS.memory_mb + zygote.size_mb + zmod.ZYGOTE_SLACK_MB) << 20
     assert abs(cap - expected) < 1 << 20
+
+
+def _tiny():
+    import importlib.util
+    import sys
+
+    if "hostile_tiny" not in sys.modules:
+        path = Path(__file__).parent / "fixtures/hostile/tiny.py"
+        spec = importlib.util.spec_from_file_location("hostile_tiny", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["hostile_tiny"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["hostile_tiny"]
+
+
+def test_the_runner_uses_zygote_kernels_unchanged(zygote, tmp_path, monkeypatch):
+    """The trusted runner, its kernel given by the zygote: a student whose answer cell
+    exits the kernel loses that test only (restart, replay); the next gets full marks."""
+    import json
+    from dataclasses import asdict
+
+    import nbformat
+
+    from course_rnn.grading.merge import load_source, load_submission, merge
+    from course_rnn.grading.runner import Runner
+
+    tiny = _tiny()
+    source = tiny.write_source(tmp_path)
+    monkeypatch.setattr(
+        Runner, "new_kernel", lambda self: zygote.kernel(self.workdir, self.job["forbid"])
+    )
+    scores = []
+    for name, norm in (("crash", "import os\nos._exit(0)\n"), ("honest", None)):
+        answers = dict(tiny.ANSWERS)
+        if norm is not None:
+            answers["norm_answer"] = norm
+        submitted = tmp_path / f"{name}.ipynb"
+        nbformat.write(tiny.build_student(answers), submitted)
+        merged = merge(load_source(source), load_submission(submitted)[0])
+        events = tmp_path / f"{name}.jsonl"
+        job = {
+            "cells": [
+                {"role": c.role, "cell_type": c.cell_type, "source": c.source,
+                 "grade_id": c.grade_id}
+                for c in merged.cells
+            ],
+            "limits": asdict(LIMITS),
+            "workdir": str(tmp_path / name),
+            "forbid": [],
+            "events": str(events),
+            "uid": UID,
+        }  # fmt: skip
+        Runner(job).run()
+        verdicts = [json.loads(line) for line in events.read_text().splitlines()]
+        scores.append(
+            sum(tiny.POINTS[merged.cells[e["cell"]].grade_id] for e in verdicts
+                if e.get("test", {}).get("passed"))
+        )  # fmt: skip
+    assert scores == [tiny.MAX_SCORE - tiny.POINTS["test_norm"], tiny.MAX_SCORE]
+    assert zygote.mode == "zygote" and len(uid_processes(UID)) == 0

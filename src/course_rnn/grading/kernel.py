@@ -2,9 +2,11 @@
 
 Started by :mod:`course_rnn.grading.sandbox` as
 ``python -s -m course_rnn.grading.kernel CONFIG_JSON`` with the protocol pipe on stdin
-and stdout. It first moves the pipe to private descriptors, points fds 0-2 at
-/dev/null, drops root (new uid, no groups, no capabilities, no new privileges), blocks
-the names the notebook forbids, then serves requests from the trusted grader:
+and stdout, or forked by :mod:`course_rnn.grading.zygote` (which ran :func:`preload`
+once) with a protocol socket. It first moves the pipe to private descriptors, points
+fds 0-2 at /dev/null, drops root (new uid, no groups, no capabilities, no new
+privileges), blocks the names the notebook forbids, then (:func:`serve`) serves
+requests from the trusted grader:
 
 - ``exec(source)`` runs a cell with IPython and returns its outputs as plain data;
 - ``names(list)`` returns the values bound to those names in the student namespace;
