@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def write_course(root: Path, assignment: str, n: int) -> None:
+def write_course(root: Path, assignment: str, n: int, source: Path | None = None) -> None:
     """An nbgrader course folder: source/, and submitted/<student>/<assignment>/."""
-    source = REPO / "solutions" / assignment / f"{assignment}.ipynb"
+    source = source or REPO / "solutions" / assignment / f"{assignment}.ipynb"
     (root / "source" / assignment).mkdir(parents=True)
     shutil.copy(source, root / "source" / assignment / source.name)
     submission = correct_submission(source)
