@@ -5,6 +5,7 @@ The agreement of check and grade on a real assignment is tested in test_check_vs
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -165,10 +166,20 @@ def test_hidden_tests_are_removed_and_edited_test_cells_are_left_out():
             cell.source += "\n# a student's comment"
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "forbid_list":
             cell.source = "pass"
+    copies = [copy.deepcopy(c) for c in released.cells if c.metadata.get("nbgrader")]
+    released.cells += copies  # a copied test runs once, a copied answer as a plain cell
+    cells = len(released.cells)
+    answers = [c for c in copies if c.metadata.nbgrader.get("solution")]
     edited, notes = _prepare(released)
     assert edited == ["test_rnn_forward"]
     assert "test_rnn_forward" not in str([c.metadata for c in released.cells])
-    assert notes == [
+    assert notes[0] == (
         "The read-only cell 'forbid_list' differs from the released version: check ran "
         "your copy, grading runs the original."
-    ]
+    )
+    assert len(notes) == 1 + len(copies)
+    assert "The cell 'test_count_shared' appears more than once: grading uses the first." in notes
+    assert len(answers) == 4 and not any("nbgrader" in c.metadata for c in answers)
+    assert len(released.cells) == cells - 1 - (len(copies) - len(answers))
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in released.cells]
+    assert len([i for i in ids if i]) == len({i for i in ids if i})

@@ -117,6 +117,13 @@ def _is_test(meta: dict) -> bool:
     return bool(meta.get("grade")) and not meta.get("solution") and not meta.get("task")
 
 
+def _points(meta: dict) -> float:
+    try:
+        return float(meta.get("points") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def nbgrader_checksum(cell: nbformat.NotebookNode) -> str:
     """nbgrader's checksum of a cell (``nbgrader.utils.compute_checksum``), without nbgrader.
 
@@ -126,12 +133,12 @@ def nbgrader_checksum(cell: nbformat.NotebookNode) -> str:
     meta = _nbgrader(cell)
     grade, solution = bool(meta.get("grade", False)), bool(meta.get("solution", False))
     locked = False if solution else (True if grade else bool(meta.get("locked", False)))
-    md5 = hashlib.md5()
+    md5 = hashlib.md5(usedforsecurity=False)
     for part in (cell.source, cell.cell_type, str(grade), str(solution), str(locked)):
         md5.update(part.encode())
     md5.update(str(meta.get("grade_id", "")).encode())
     if grade:
-        md5.update(str(float(meta.get("points", 0))).encode())
+        md5.update(str(_points(meta)).encode())
     return md5.hexdigest()
 
 
@@ -161,12 +168,22 @@ def _prepare(nb: nbformat.NotebookNode) -> tuple[list[str], list[str]]:
     """Make ``nb`` (in place) the notebook check runs; return (edited test ids, notes).
 
     Hidden-test blocks are removed; edited test cells are removed (their verdict would
-    not be grading's); edited read-only cells stay, with a note.
+    not be grading's); edited read-only cells stay, with a note. A grade id seen before
+    is treated as grading treats it: a copied test or read-only cell is dropped, a
+    copied answer runs as a plain cell.
     """
-    edited_tests, notes, kept = [], [], []
+    edited_tests, notes, kept, seen = [], [], [], set()
     for cell in nb.cells:
         meta = _nbgrader(cell)
         gid = str(meta.get("grade_id", "?"))
+        if isinstance(meta.get("grade_id"), str) and gid in seen:
+            notes.append(f"The cell '{gid}' appears more than once: grading uses the first.")
+            if not meta.get("solution"):
+                continue
+            del cell.metadata["nbgrader"]
+            meta = {}
+        elif isinstance(meta.get("grade_id"), str):
+            seen.add(gid)
         if _edited(cell):
             if _is_test(meta):
                 edited_tests.append(gid)
@@ -192,7 +209,7 @@ def _missing_points(nb: nbformat.NotebookNode) -> list[str]:
             if heading:
                 sections.append([heading, _heading_points(heading), 0.0])
         if meta.get("grade") and sections:
-            sections[-1][2] += float(meta.get("points") or 0)
+            sections[-1][2] += _points(meta)
     return [
         f"'{_title(heading)}' is worth {announced:g} points but its graded cells add up to "
         f"{found:g}: a test cell seems to have been deleted. Grading runs every released "
@@ -244,7 +261,7 @@ def _report(
         if cell.cell_type == "markdown" and not meta.get("solution"):
             heading = _heading(cell.source)
             title = _title(heading) if heading else title
-        points = float(meta.get("points") or 0)
+        points = _points(meta)
         if meta.get("grade") and meta.get("solution"):  # a written answer, graded by hand
             answered = cell.source.strip() not in ("", NOT_ANSWERED)
             message = "answered, graded by hand" if answered else "not answered yet"
@@ -340,7 +357,7 @@ def _place_edited(report: CheckReport, original: nbformat.NotebookNode, edited: 
                     QuestionResult(
                         gid,
                         title,
-                        float(meta.get("points") or 0),
+                        _points(meta),
                         "test",
                         None,
                         "this test cell differs from the released version, so check does not "
