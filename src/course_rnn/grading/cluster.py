@@ -96,6 +96,18 @@ def _grade_on_worker(
         raise SandboxUnavailable(f"Dask worker {where}: {exc}") from None
 
 
+def _killed_reason(exc: BaseException) -> str:
+    """A student's problem line for Dask's ``KilledWorker`` (its args are not words)."""
+    args = getattr(exc, "args", ())
+    last = getattr(args[1], "address", args[1]) if len(args) > 1 else "unknown"
+    tried = f"{args[2] + 1} " if len(args) > 2 and isinstance(args[2], int) else ""
+    return (
+        f"grading failed: each of the {tried}Dask workers that tried this submission died "
+        f"while grading it (the last: {last}); look at the notebook, then regrade it alone "
+        "with --student"
+    )
+
+
 class DaskBackend:
     """Grade on the workers of the Dask scheduler at ``address`` (``tcp://HOST:PORT``).
 
@@ -247,10 +259,7 @@ class DaskBackend:
                     ) from None
                 except KilledWorker as exc:
                     outcome = StudentOutcome.failed(
-                        task.student_id,
-                        list(task.sources),
-                        "grading failed: this submission's grading ended the Dask worker "
-                        f"that ran it, on every try ({exc})",
+                        task.student_id, list(task.sources), _killed_reason(exc)
                     )
                 except FutureCancelledError as exc:  # the scheduler lost, or a cancel
                     raise ValueError(
