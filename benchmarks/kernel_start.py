@@ -7,8 +7,9 @@ alternately (to share machine noise fairly):
 
 - **fresh**: ``KernelProcess`` (a new sandbox, whose Python imports numpy, IPython and
   torch itself);
-- **zygote**: ``Zygote.kernel`` (forked from the zygote's pre-imported sandbox, after
-  the previous kernel's processes are killed and its files removed).
+- **zygote**: ``Zygote.kernel`` (forked from the zygote's pre-imported sandbox; the
+  previous kernel's processes were killed and its files removed when it closed, outside
+  the timing).
 
 The zygote's own start (once per runner) is timed separately. Needs root and bubblewrap.
 
