@@ -400,6 +400,15 @@ def test_not_available_means_a_sandbox_per_kernel(tmp_path, monkeypatch, problem
     z.close()
 
 
+def test_folders_of_a_killed_runner_are_swept(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = 2**22 + 1  # above the kernel's pid_max: no such process
+    for owner in (dead, os.getpid()):
+        (tmp_path / f"{zmod.DIR_PREFIX}{owner}-abc" / "home").mkdir(parents=True)
+    zmod.sweep_stale_dirs()
+    assert [p.name for p in tmp_path.iterdir()] == [f"{zmod.DIR_PREFIX}{os.getpid()}-abc"]
+
+
 def test_kill_uid_refuses_root():
     with pytest.raises(ValueError):
         zmod.kill_uid(0)

@@ -172,9 +172,9 @@ def bwrap_command(workdir: Path, stub_dir: Path, limits: Limits, uid: int) -> li
     return cmd
 
 
-def make_stub(uid: int) -> Path:
+def make_stub(uid: int, prefix: str = "course-rnn-stub-") -> Path:
     """A new folder with the ``course_rnn.scratch`` stub and the sandbox's /etc files."""
-    stub = Path(tempfile.mkdtemp(prefix="course-rnn-stub-"))
+    stub = Path(tempfile.mkdtemp(prefix=prefix))
     stub.chmod(0o755)
     for folder, files in (("scratch", {"__init__.py": STUB}), ("etc", sandbox_etc(uid))):
         (stub / folder).mkdir(mode=0o755)
@@ -343,7 +343,7 @@ class KernelProcess:
         self.channel: Channel | None = None
         self.callbacks: dict[int, Any] = {}
         self.sandboxed = bwrap_path() is not None
-        self._stub = make_stub(uid)
+        self._stub: Path | None = None  # made at the first start
         self.on_output = None  # called with student output captured during calls
         self.cgroups: CGroups | None = None
         self.starts = 0
@@ -396,6 +396,8 @@ class KernelProcess:
         if os.geteuid() == 0:
             os.chown(self.workdir, self.uid, self.uid)  # the only folder the student may write
         if self.sandboxed:
+            if self._stub is None:
+                self._stub = make_stub(self.uid)
             cmd = bwrap_command(self.workdir, self._stub, self.limits, self.uid) + kernel_cmd
             env = None
         else:
@@ -493,7 +495,9 @@ class KernelProcess:
 
     def close(self) -> None:
         self.kill()
-        shutil.rmtree(self._stub, ignore_errors=True)
+        if self._stub is not None:
+            shutil.rmtree(self._stub, ignore_errors=True)
+            self._stub = None
 
     def execute(self, source: str, timeout: float) -> dict[str, Any]:
         """Run one student cell; raises ChannelTimeout/ChannelClosed on trouble."""

@@ -37,6 +37,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ ZYGOTE_START_MB = 1024  # the cap's extra room while the zygote imports
 ZYGOTE_PROCESSES = 4  # bwrap, its init, the zygote, a cleaner: on top of max_processes
 MAX_FAILURES = 3  # consecutive zygote failures before kernels get sandboxes of their own
 CONTROL_FD = "control_fd"
+DIR_PREFIX = "course-rnn-zygote-"  # + the owning runner's pid: see sweep_stale_dirs
 
 
 class ZygoteError(Exception):
@@ -122,6 +124,14 @@ def kill_uid(uid: int, timeout: float = 5.0) -> list[int]:
         pause = min(0.05, pause * 2)
 
 
+def sweep_stale_dirs() -> None:
+    """Remove the folders (stub, home) of zygotes whose runner is gone (e.g. SIGKILLed)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{DIR_PREFIX}*"):
+        owner = folder.name[len(DIR_PREFIX) :].split("-")[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 class Zygote:
     """The trusted side of one zygote sandbox, owned by a long-lived runner.
 
@@ -153,7 +163,8 @@ class Zygote:
         self._ready = False
         self._dir: Path | None = None
         if self.mode == "zygote":
-            self._dir = make_stub(self.uid)
+            sweep_stale_dirs()
+            self._dir = make_stub(self.uid, prefix=f"{DIR_PREFIX}{os.getpid()}-")
             self.home.mkdir(mode=0o755)
             os.chown(self.home, self.uid, self.uid)
             if start:
@@ -511,7 +522,9 @@ class ZygoteKernel(KernelProcess):
                 self.zygote.reset(home=True)
             except ZygoteError as exc:
                 self.zygote.failed(exc)
-        shutil.rmtree(self._stub, ignore_errors=True)
+        if self._stub is not None:  # made only if it fell back to a sandbox of its own
+            shutil.rmtree(self._stub, ignore_errors=True)
+            self._stub = None
 
 
 # ------------------------------------------------------------- inside the sandbox
