@@ -16,6 +16,7 @@ import pytest
 
 from course_rnn.check import (
     NO_SANDBOX,
+    CheckReport,
     _prepare,
     check_notebook,
     format_report,
@@ -183,3 +184,11 @@ def test_hidden_tests_are_removed_and_edited_test_cells_are_left_out():
     assert len(released.cells) == cells - 1 - (len(copies) - len(answers))
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in released.cells]
     assert len([i for i in ids if i]) == len({i for i in ids if i})
+
+
+def test_a_notebook_without_test_cells_is_not_reported_as_passing():
+    """Cells pasted into a new notebook lose their metadata: grading would find no answers."""
+    report = CheckReport("pasted.ipynb")
+    assert not report.ok
+    assert "This notebook has no test cells" in format_report(report)
+    assert "All visible tests pass." not in format_report(report)
