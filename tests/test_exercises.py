@@ -619,3 +619,26 @@ def test_release_rejects_an_unknown_assignment(monkeypatch, capsys):
     assert main(["release", "99_nope"]) == 2
     out = capsys.readouterr().out
     assert "unknown assignment(s) 99_nope" in out and "01_order_matters" in out
+
+
+@pytest.fixture(scope="module")
+def warm_runner():
+    from course_rnn.grading.executor import Limits, TrustedRunner
+
+    with TrustedRunner(Limits()) as runner:
+        yield runner
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_course_grader_gives_every_solution_full_marks(name, warm_runner, tmp_path):
+    """The instructor's solution through course-rnn's own executor (sandbox, forbid list,
+    trusted runner), not only through stock nbgrader: a forbid list that blocks a module
+    the course's own helpers import would cost a correct solution its points here."""
+    from course_rnn.grading.executor import Limits, grade_notebook
+
+    source = SOLUTIONS / name / f"{name}.ipynb"
+    result = grade_notebook(source, source, tmp_path / "work", Limits(), runner=warm_runner)
+    lost = [(t.grade_id, t.message[:300]) for t in result.tests if not t.passed]
+    assert not lost and result.tests, (lost, result.problems)
+    assert sum(t.points for t in result.tests) == sum(points_of_tests(name).values())

@@ -392,6 +392,18 @@ def test_decoder_refuses_object_arrays_and_unknown_tags() -> None:
         )
 
 
+def test_namespaces_travel_as_plain_data_and_never_with_dunder_names() -> None:
+    import types
+
+    sent = types.SimpleNamespace(scale=2.5, name="W_q", sizes=[3, 4])
+    buffers: list[bytes] = []
+    data = remote.encode(sent, buffers, export=None)
+    assert remote.decode(data, buffers, resolve=None) == sent
+    for name in ("__class__", "not an identifier"):
+        with pytest.raises(remote.ProtocolError):
+            remote.decode({"$": "ns", "k": [name], "v": [1]}, [], resolve=None)
+
+
 def test_decoder_charges_every_reference_to_a_buffer() -> None:
     buf = [bytes(1 << 20)]
     item = {"$": "nd", "d": "<f8", "s": [1 << 17], "b": 0}

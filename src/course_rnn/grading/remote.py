@@ -1,13 +1,13 @@
 """Plain-data remote calls between the trusted grader and the sandboxed student kernel.
 
 Nothing crosses the boundary but plain data: ``None``, ``bool``, ``int``, ``float``,
-``complex``, ``str``, ``bytes``, lists, tuples, sets, dicts and slices of those, NumPy
-arrays and scalars of numeric, boolean or fixed-width string dtypes (raw bytes + dtype +
-shape) and torch tensors (raw bytes + dtype name + shape). Anything else travels as a
-*handle*: the trusted side gets a :class:`RemoteObject` whose attribute reads, calls,
-indexing and ``len`` are forwarded to the kernel. There is no pickle anywhere: decoding
-builds only the types above, so no student object (and no student ``__eq__``) ever
-exists in the trusted process.
+``complex``, ``str``, ``bytes``, lists, tuples, sets, dicts, ``types.SimpleNamespace``
+and slices of those, NumPy arrays and scalars of numeric, boolean or fixed-width string
+dtypes (raw bytes + dtype + shape) and torch tensors (raw bytes + dtype name + shape).
+Anything else travels as a *handle*: the trusted side gets a :class:`RemoteObject`
+whose attribute reads, calls, indexing and ``len`` are forwarded to the kernel. There
+is no pickle anywhere: decoding builds only the types above, so no student object (and
+no student ``__eq__``) ever exists in the trusted process.
 
 Frame on a pipe: ``!II`` (header length, number of buffers), the JSON header, then each
 buffer as ``!Q`` length + bytes. Both sides speak the same protocol; each side answers
@@ -25,6 +25,7 @@ import select
 import struct
 import sys
 import time
+import types
 from typing import Any
 
 MAX_HEADER_BYTES = 64 << 20
@@ -246,6 +247,13 @@ def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
             "k": [encode(k, buffers, export, depth + 1) for k, _ in items],
             "v": [encode(v, buffers, export, depth + 1) for _, v in items],
         }
+    if type(obj) is types.SimpleNamespace:  # a bag of named values (e.g. a model's layers)
+        items = [(k, v) for k, v in vars(obj).items() if isinstance(k, str)]
+        return {
+            "$": "ns",
+            "k": [k for k, _ in items],
+            "v": [encode(v, buffers, export, depth + 1) for _, v in items],
+        }
     if isinstance(obj, slice):
         parts = [obj.start, obj.stop, obj.step]
         return {"$": "slice", "v": [encode(p, buffers, export, depth + 1) for p in parts]}
@@ -320,6 +328,12 @@ def decode(
         keys, values = _list(data.get("k")), _list(data.get("v"))
         budget.charge(DecodeBudget.ITEM_BYTES * 2 * len(keys))
         return dict(zip([sub(k) for k in keys], [sub(v) for v in values], strict=True))
+    if tag == "ns":
+        keys, values = _list(data.get("k")), _list(data.get("v"))
+        if not all(isinstance(k, str) and k.isidentifier() and k[:2] != "__" for k in keys):
+            raise ProtocolError("a namespace's names must be plain identifiers")
+        budget.charge(DecodeBudget.ITEM_BYTES * 2 * len(keys))
+        return types.SimpleNamespace(**dict(zip(keys, [sub(v) for v in values], strict=True)))
     if tag in ("nd", "np", "torch"):
         np = _numpy() or importlib.import_module("numpy")
         dtype = _dtype(data.get("d"))
