@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:  # on importing the subcommand, or a lazy import in it
         if extra is None or not exc.name or exc.name.split(".")[0] == "course_rnn":
             raise  # a student command, or a module of our own: a bug, not a missing extra
-        return _needs_extra(command, extra, [exc.name])
+        return _needs_extra(command, extra, [exc.name.split(".")[0]])
 
 
 if __name__ == "__main__":
