@@ -63,6 +63,7 @@ def worker_facts() -> dict[str, Any]:
     """What :meth:`DaskBackend.check` needs to know about the machine it runs on."""
     from importlib.metadata import PackageNotFoundError, version
 
+    import course_rnn.grading.worker  # noqa: F401 - the task's module imports here (nbgrader...)
     from course_rnn.grading.sandbox import bwrap_path
 
     def installed(name: str) -> str:
