@@ -11,12 +11,14 @@ import fcntl
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
 from course_rnn.grading import zygote as zmod
 from course_rnn.grading.limits import Limits
+from course_rnn.grading.remote import ChannelTimeout
 from course_rnn.grading.sandbox import KernelProcess, bwrap_path
 from course_rnn.grading.zygote import Zygote, ZygoteKernel, uid_processes
 
@@ -365,6 +367,62 @@ def test_dead_or_hung_zygote_is_restarted(zygote, tmp_path, monkeypatch):
             assert zygote.launches == launches + 1 and not k.fresh
         finally:
             k.close()
+
+
+def test_a_kernel_killed_mid_cell_is_followed_by_one_that_starts_at_once(zygote, tmp_path):
+    """The runner kills a kernel whose cell runs past its time limit (SIGKILL while
+    busy): a restart, and the next student's kernel, are forked from the same zygote
+    within seconds and run cells."""
+    launches = zygote.launches
+    stuck = zygote.kernel(tmp_path, [])
+    stuck.start(60)
+    for restart in (True, False):  # a restart is kill + start on the same kernel
+        with pytest.raises(ChannelTimeout):
+            stuck.execute("while True:\n    pass\n", 1)
+        stuck.kill()
+        if restart:
+            stuck.start(5)
+    stuck.close()
+    nxt = zygote.kernel(tmp_path, [])
+    started = time.monotonic()
+    nxt.start(5)
+    try:
+        run(nxt, "x = 1")
+        assert time.monotonic() - started < 5
+        assert not nxt.fresh and zygote.launches == launches and zygote.failures == 0
+    finally:
+        nxt.close()
+
+
+def test_a_start_out_of_time_while_the_zygote_imports_keeps_the_zygote(tmp_path):
+    """A notebook whose time runs out while the zygote imports (its first start, or a
+    relaunch on a loaded machine) loses its own kernel only. The zygote is neither killed
+    nor counted as failed: it goes on importing and the next kernel is forked from it,
+    instead of waiting for a new zygote's imports all over again (a correct notebook
+    graded after a stuck one lost every mark that way). A zygote that did fail is
+    replaced at once, between students, not at the next kernel's start."""
+    require_zygote()
+    with Zygote(LIMITS, UIDS[1]) as z:
+        early = z.kernel(tmp_path, [])
+        with pytest.raises(ChannelTimeout):
+            early.start(0.2)  # importing torch alone takes longer
+        early.close()
+        late = z.kernel(tmp_path, [])
+        late.start(120)
+        try:
+            run(late, "x = 1")
+            assert not late.fresh and z.launches == 1 and z.failures == 0
+        finally:
+            late.close()
+        z.failed(zmod.ZygoteError("a process survived"))
+        assert z.launches == 2 and z.proc is not None and z.proc.poll() is None
+        again = z.kernel(tmp_path, [])
+        again.start(120)
+        try:
+            run(again, "x = 2")
+            assert not again.fresh and z.launches == 2
+        finally:
+            again.close()
 
 
 def test_failing_zygote_falls_back_to_a_sandbox_per_kernel(tmp_path, monkeypatch):

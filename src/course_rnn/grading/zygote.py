@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from course_rnn.grading.limits import Limits
-from course_rnn.grading.remote import Channel, ProtocolError
+from course_rnn.grading.remote import Channel, ChannelTimeout, ProtocolError
 from course_rnn.grading.sandbox import (
     SANDBOX_HOME,
     CGroups,
@@ -63,6 +63,11 @@ DIR_PREFIX = "course-rnn-zygote-"  # + the owning runner's pid: see sweep_stale_
 
 class ZygoteError(Exception):
     """The zygote died, did not answer or could not make a clean kernel."""
+
+
+class ZygoteStarting(Exception):
+    """The caller's time ran out while the zygote still imports: not a failure (it goes
+    on importing for the next kernel)."""
 
 
 def unavailable_reason() -> str:
@@ -145,6 +150,7 @@ class Zygote:
 
     PING_TIMEOUT = 10.0
     REPLY_TIMEOUT = 30.0
+    START_TIMEOUT = 300.0  # its imports on a loaded machine; past this it is stuck
 
     def __init__(self, limits: Limits | None, uid: int, start: bool = True) -> None:
         self.limits, self.uid = limits or Limits(), int(uid)
@@ -161,6 +167,7 @@ class Zygote:
         self.clean = False  # True while the sandbox holds nothing of any student
         self._sequence = 0  # numbers the requests; the zygote's replies carry them
         self._ready = False
+        self._launched_at = 0.0
         self._dir: Path | None = None
         if self.mode == "zygote":
             sweep_stale_dirs()
@@ -208,12 +215,20 @@ class Zygote:
         return ZygoteKernel(self, Path(workdir), list(forbid))
 
     def failed(self, exc: BaseException) -> None:
-        """Count a failure; stop the sandbox; give up on the zygote after too many."""
+        """Count a failure; start a new sandbox; give up on the zygote after too many.
+
+        The new sandbox starts at once, so its imports run while the runner finishes
+        this student, not in the next student's time."""
         self.failures += 1
         self.stop()
         if self.failures >= MAX_FAILURES:
             self.mode = "fresh"
             self.reason = f"the zygote failed {self.failures} times in a row ({exc})"
+            return
+        try:
+            self._launch()
+        except (OSError, subprocess.SubprocessError, ZygoteError):
+            pass  # ensure() tries again (and counts it) at the next kernel
 
     # -- the sandbox ----------------------------------------------------------------
     def _launch(self) -> None:
@@ -246,10 +261,28 @@ class Zygote:
             theirs.close()
         self.control = ours
         self._ready = False
+        self._launched_at = time.monotonic()
         self.clean = True  # a new sandbox, an emptied home (see stop)
 
     def _wait_ready(self, deadline: float) -> None:
-        message = self._receive(deadline)
+        """Take the zygote's "ready" (sent once its imports are done).
+
+        Its imports take 2-15 s on a loaded machine. When ``deadline`` (a kernel's start)
+        comes first, the zygote is left importing for the next kernel and
+        :class:`ZygoteStarting` is raised: killing it would throw its imports away and
+        make the next student wait for them again. It counts as failed only when it
+        dies or is still silent :attr:`START_TIMEOUT` s after its launch.
+        """
+        limit = self._launched_at + self.START_TIMEOUT
+        if (
+            deadline < limit
+            and self.control is not None
+            and not select.select([self.control], [], [], max(0.0, deadline - time.monotonic()))[0]
+            and self.proc is not None
+            and self.proc.poll() is None
+        ):
+            raise ZygoteStarting("the zygote is still importing")
+        message = self._receive(limit)
         if message.get("k") != "ready":
             raise ZygoteError(f"the zygote did not start: {message.get('error', message)}")
         self.pid = int(message.get("pid", 0))
@@ -277,8 +310,8 @@ class Zygote:
     def _receive(self, deadline: float) -> dict[str, Any]:
         if self.control is None:
             raise ZygoteError("the zygote is not running")
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([self.control], [], [], left)[0]:
+        left = max(0.0, deadline - time.monotonic())  # a reply already there is taken
+        if not select.select([self.control], [], [], left)[0]:
             raise ZygoteError("the zygote did not answer in time")
         try:
             data = self.control.recv(1 << 16)
@@ -418,6 +451,10 @@ class ZygoteKernel(KernelProcess):
             for _ in range(2):
                 try:
                     self._fork(deadline)
+                except ZygoteStarting:
+                    # Out of time while the zygote imports (after a relaunch, on a loaded
+                    # machine): as a sandbox of its own that is slow to start would be.
+                    raise ChannelTimeout("no reply before the time limit") from None
                 except ZygoteError as exc:
                     self._drop_channel()
                     self._home_ready = False  # stopping the zygote emptied the home
