@@ -298,15 +298,8 @@ def check_notebook(
     # Imported here: the executor needs POSIX (fcntl, process groups); run() says so.
     import nbformat
 
-    from course_rnn.grading import executor
     from course_rnn.grading.executor import grade_notebook
     from course_rnn.grading.sandbox import bwrap_path
-
-    libc = executor._libc() if hasattr(executor, "_libc") else None
-    if libc is not None and not hasattr(libc, "prctl"):
-        # macOS has no prctl, which the runner's start calls when libc loads; until the
-        # executor checks for it, tell it there is no libc (the runner is ours to stop).
-        executor._libc = lambda: None
 
     path = Path(path)
     try:

@@ -224,12 +224,18 @@ class TrustedRunner:
         sweep_stale_cgroups()
 
         def prepare() -> None:  # in the runner, before exec; the kernel sets its own
-            resource.setrlimit(resource.RLIMIT_AS, (runner_memory, runner_memory))
+            try:
+                resource.setrlimit(resource.RLIMIT_AS, (runner_memory, runner_memory))
+            except (ValueError, OSError):
+                pass  # e.g. macOS, where RLIMIT_AS cannot be lowered like this
             if libc is not None:  # SIGKILL when the thread that started it ends
                 libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
+        # The runner's uid and limits let it start its zygote (the student kernels'
+        # sandbox, which imports torch) before it imports torch itself: side by side.
+        setup = json.dumps({"uid": self.uid, "limits": asdict(self.limits)})
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "course_rnn.grading.runner", "--serve"],
+            [sys.executable, "-I", "-m", "course_rnn.grading.runner", "--serve", setup],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -330,10 +336,12 @@ PR_SET_PDEATHSIG = 1
 
 
 def _libc() -> ctypes.CDLL | None:
+    """The C library where it has ``prctl`` (Linux), else None (e.g. macOS)."""
     try:
-        return ctypes.CDLL(None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
+    return libc if hasattr(libc, "prctl") else None
 
 
 def _valid_output(raw: Any, count: int | None) -> nbformat.NotebookNode | None:

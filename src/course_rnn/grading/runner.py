@@ -42,6 +42,7 @@ from course_rnn.grading.remote import (
     StudentCodeError,
 )
 from course_rnn.grading.sandbox import KernelProcess
+from course_rnn.grading.zygote import Zygote
 
 MAX_RESTARTS = 3
 MODULE_ROOTS = {
@@ -118,8 +119,9 @@ def failure_message(exc: BaseException, cell_timeout: float) -> str:
 class Runner:
     """Runs one merged notebook: student cells in the kernel, tests here."""
 
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any], zygote: Zygote | None = None) -> None:
         self.job = job
+        self.zygote = zygote
         self.cells: list[dict[str, Any]] = job["cells"]
         self.limits = _limits(job["limits"])
         self.workdir = Path(job["workdir"])
@@ -150,7 +152,10 @@ class Runner:
 
     # -- kernel life cycle ----------------------------------------------------------
     def new_kernel(self) -> KernelProcess:
-        return KernelProcess(self.workdir, self.limits, list(self.job.get("forbid", [])), self.uid)
+        forbid = list(self.job.get("forbid", []))
+        if self.zygote is not None:  # forked from the warm runner's pre-imported zygote
+            return self.zygote.kernel(self.workdir, forbid, self.limits)
+        return KernelProcess(self.workdir, self.limits, forbid, self.uid)
 
     def ensure_kernel(self) -> bool:
         """A live kernel with the student's earlier cells re-run, or False (see broken)."""
@@ -495,17 +500,24 @@ def reset_state(torch_seed: int | None) -> None:
             torch.manual_seed(torch_seed)
 
 
-def serve() -> None:
+def serve(setup: dict[str, Any] | None = None) -> None:
     """Run jobs named on stdin, one per line, answering ``done`` for each, until EOF.
 
     The pipe is moved off fds 0 and 1 first, so nothing a test prints at the C level can
-    corrupt it; stderr stays the runner's log.
+    corrupt it; stderr stays the runner's log. ``setup`` (the runner's sandbox ``uid``
+    and ``limits``) starts the zygote before this process imports torch, so the two
+    imports run side by side.
     """
     rfd, wfd = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+    zygote: Zygote | None = None
+    if setup and isinstance(setup.get("uid"), int) and isinstance(setup.get("limits"), dict):
+        # One sandbox for the runner's life: each student's kernel is forked from it,
+        # already past its imports (a sandbox per kernel where it cannot run).
+        zygote = Zygote(_limits(setup["limits"]), setup["uid"])
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
@@ -514,22 +526,31 @@ def serve() -> None:
     torch_seed = sys.modules["torch"].initial_seed() if "torch" in sys.modules else None
     jobs, replies = os.fdopen(rfd, "r"), os.fdopen(wfd, "w", buffering=1)
     replies.write("ready\n")
-    for line in jobs:
-        job = json.loads(Path(line.strip()).read_text())
-        os.chdir(job.get("cwd", "/"))
-        reset_state(torch_seed)
-        try:
-            Runner(job).run(warm=True)
-        except Exception as exc:  # noqa: BLE001 - the job's events say what was decided
-            print(f"runner: job failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        os.chdir("/")
-        replies.write("done\n")
+    try:
+        for line in jobs:
+            job = json.loads(Path(line.strip()).read_text())
+            os.chdir(job.get("cwd", "/"))
+            reset_state(torch_seed)
+            uid = int(job.get("uid", 0))
+            if zygote is None or zygote.uid != uid:
+                if zygote is not None:
+                    zygote.close()
+                zygote = Zygote(_limits(job["limits"]), uid)
+            try:
+                Runner(job, zygote).run(warm=True)
+            except Exception as exc:  # noqa: BLE001 - the job's events say what was decided
+                print(f"runner: job failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            os.chdir("/")
+            replies.write("done\n")
+    finally:
+        if zygote is not None:
+            zygote.close()
 
 
 def main() -> None:
-    """Entry point: ``python -I -m course_rnn.grading.runner (--serve | JOB.json)``."""
-    if sys.argv[1:] == ["--serve"]:
-        serve()
+    """Entry point: ``python -I -m course_rnn.grading.runner (--serve [SETUP] | JOB.json)``."""
+    if sys.argv[1:2] == ["--serve"]:
+        serve(json.loads(sys.argv[2]) if len(sys.argv) > 2 else None)
         return
     job = json.loads(Path(sys.argv[1]).read_text())
     os.chdir(job.get("cwd", "/"))
