@@ -10,14 +10,17 @@ The processes of one run, and which side of the trust boundary each is on::
                        across students: imports torch once, runs the TEST cells)
                         ⇅ plain data only (remote: no pickle, sizes checked on decode)
                        kernel (bubblewrap sandbox, the runner's own uid, rlimits: runs
-                       STUDENT code; a new one for every notebook)
+                       STUDENT code; a new one for every notebook, forked from the
+                       runner's zygote, which imported numpy and torch once)
 
 Trusted (instructor code and data; never imports or runs student code):
 ``cli`` (the command), ``course`` (the course folder and its nbgrader config),
-``pipeline`` (a class of submissions, in parallel), ``results`` (the plain data between
-coordinator and graders), ``worker`` (one student), ``executor`` (one notebook, and the
+``pipeline`` (a class of submissions, in parallel), ``cluster`` (the same on a Dask
+cluster), ``results`` (the plain data between coordinator and graders), ``worker`` (one
+student), ``executor`` (one notebook, and the
 warm runner process), ``merge`` (rebuilds a submission from the source notebook),
-``runner`` (judges test cells), ``sandbox`` (starts the kernel in bubblewrap), ``limits``
+``runner`` (judges test cells), ``sandbox`` (starts the kernel in bubblewrap),
+``zygote`` (the pre-imported sandbox that forks each kernel), ``limits``
 (the caps), ``gradebook`` (nbgrader's database and export), ``late`` (due dates and
 penalties), ``feedback`` (per-student HTML), ``report`` (the class report), ``markup``
 (escaping and sanitising student text for pages, Markdown and the terminal).
