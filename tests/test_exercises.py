@@ -631,14 +631,31 @@ def warm_runner():
 
 @pytest.mark.grading
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_the_course_grader_gives_every_solution_full_marks(name, warm_runner, tmp_path):
-    """The instructor's solution through course-rnn's own executor (sandbox, forbid list,
-    trusted runner), not only through stock nbgrader: a forbid list that blocks a module
-    the course's own helpers import would cost a correct solution its points here."""
+def test_the_course_grader_round_trip(name, warm_runner, tmp_path):
+    """Solution, blank release and one-mistake notebooks through course-rnn's own executor
+    (sandbox, forbid list, trusted runner), as through stock nbgrader above: full marks,
+    zero, and exactly the mistaken part lost. A forbid list that blocks a module the
+    course's own helpers import, or a test that passes what the sandbox's protocol cannot
+    carry, costs a correct solution its points here."""
     from course_rnn.grading.executor import Limits, grade_notebook
 
     source = SOLUTIONS / name / f"{name}.ipynb"
-    result = grade_notebook(source, source, tmp_path / "work", Limits(), runner=warm_runner)
-    lost = [(t.grade_id, t.message[:300]) for t in result.tests if not t.passed]
-    assert not lost and result.tests, (lost, result.problems)
-    assert sum(t.points for t in result.tests) == sum(points_of_tests(name).values())
+    points = points_of_tests(name)
+    got = {}
+    for student, nb in (
+        ("solution", source_nb(name)),
+        ("blank", release_nb(name)),
+        ("mistake", with_mistake(name)),
+    ):
+        path = tmp_path / student / f"{name}.ipynb"
+        path.parent.mkdir()
+        nbformat.write(nb, path)
+        result = grade_notebook(source, path, tmp_path / f"work-{student}", Limits(),
+                                runner=warm_runner)  # fmt: skip
+        got[student] = {t.grade_id: (t.points, t.message[:300]) for t in result.tests}
+        assert set(got[student]) == set(points), (student, result.problems)
+    assert all(got["solution"][g][0] == points[g] for g in points), got["solution"]
+    assert all(score == 0 for score, _ in got["blank"].values()), got["blank"]
+    failing = MISTAKES[name][3]
+    for grade_id, (score, message) in got["mistake"].items():
+        assert score == (0 if grade_id in failing else points[grade_id]), (grade_id, message)
