@@ -71,9 +71,17 @@ def test_relative_error_ignores_rounding_noise_on_a_near_zero_entry():
 
 
 def test_exercise_checks_use_the_same_relative_error():
+    """course_rnn.testing delegates to gradcheck's one definition (imported on first use,
+    so an assignment that forbids gradcheck in the kernel can still import testing)."""
+    import inspect
+
     from course_rnn import testing
 
-    assert testing.relative_error is relative_error
+    rng = np.random.default_rng(0)
+    for a, b in [(rng.normal(size=5), rng.normal(size=5)), (np.zeros(3), np.zeros(3)),
+                 (np.ones(2), np.ones(2) * 1.5), (1e-12, 2e-12)]:  # fmt: skip
+        assert testing.relative_error(a, b) == relative_error(a, b)
+    assert "gradcheck" in inspect.getsource(testing.relative_error)
 
 
 def test_check_gradients_accepts_right_and_catches_wrong_gradients():

@@ -339,8 +339,10 @@ def test_unknown_assignment_is_a_clear_error(tmp_path, capsys):
 
 def test_interrupted_run_resumes_without_regrading_finished_students(tmp_path):
     subs = tmp_path / "subs"
-    for i in range(3):
-        put(subs, f"s{i}", "tiny", answered(TINY_SOURCE))
+    # Enough students that Ctrl-C lands mid-run: warm runners grade one in about 0.1 s.
+    n = 24
+    for i in range(n):
+        put(subs, f"s{i:02d}", "tiny", answered(TINY_SOURCE))
     out = tmp_path / "out"
     cmd = [
         sys.executable,
@@ -366,7 +368,7 @@ def test_interrupted_run_resumes_without_regrading_finished_students(tmp_path):
     proc.send_signal(signal.SIGINT)
     first, _ = proc.communicate(timeout=120)
     finished = sorted(p.stem for p in state.glob("s*.json"))
-    assert 1 <= len(finished) < 3, first
+    assert 1 <= len(finished) < n, first
     assert proc.returncode == 130 and "run the same command again to resume" in first
     assert not (out / "grades.csv").exists()
     second = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
@@ -374,7 +376,7 @@ def test_interrupted_run_resumes_without_regrading_finished_students(tmp_path):
     for student in finished:
         assert f"] {student} " not in second  # not graded again
     grades = read_grades(out / "grades.csv")
-    assert sorted(grades) == ["s0", "s1", "s2"]
+    assert sorted(grades) == [f"s{i:02d}" for i in range(n)]
     assert all(float(row["score"]) == 5.0 for row in grades.values())
 
 
