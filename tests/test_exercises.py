@@ -476,29 +476,23 @@ def with_mistake(name: str) -> nbformat.NotebookNode:
 
 
 @pytest.fixture(scope="module")
-def autograde_run(tmp_path_factory) -> tuple[dict, list[dict]]:
-    """Autograde solution / blank / one-mistake students of every assignment with nbgrader.
+def autograded(tmp_path_factory) -> dict:
+    """Autograde the solution and the blank release of every assignment with stock nbgrader.
 
-    Returns the scores and, for every ``assert_close`` call with hints that the test
-    cells made, the soundness record of those hints (``COURSE_RNN_HINT_AUDIT``).
+    (The one-mistake students and the hint audit go through the course's own executor:
+    ``course_graded`` below.)
     """
     course = tmp_path_factory.mktemp("course")
-    audit = course / "hints.jsonl"
     shutil.copy2(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     for name in ASSIGNMENTS:
         shutil.copytree(SOLUTIONS / name, course / "solutions" / name)
-        submissions = {
-            "solution": source_nb(name),
-            "blank": release_nb(name),
-            "mistake": with_mistake(name),
-        }
-        for student, nb in submissions.items():
+        for student, nb in {"solution": source_nb(name), "blank": release_nb(name)}.items():
             folder = course / "submitted" / student / name
             folder.mkdir(parents=True)
             nbformat.write(nb, folder / f"{name}.ipynb")
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env.pop("COURSE_RNN_DEVICE", None)
-    env["COURSE_RNN_HINT_AUDIT"] = str(audit)
+    env.pop("COURSE_RNN_HINT_AUDIT", None)
     result = subprocess.run(
         [
             sys.executable,
@@ -506,7 +500,7 @@ def autograde_run(tmp_path_factory) -> tuple[dict, list[dict]]:
             GRADER_SCRIPT,
             str(course),
             json.dumps(list(ASSIGNMENTS)),
-            json.dumps(["solution", "blank", "mistake"]),
+            json.dumps(["solution", "blank"]),
         ],
         cwd=course,
         env=env,
@@ -516,20 +510,59 @@ def autograde_run(tmp_path_factory) -> tuple[dict, list[dict]]:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     line = [ln for ln in result.stdout.splitlines() if ln.startswith("SCORES")][-1]
-    records = [json.loads(ln) for ln in audit.read_text().splitlines()] if audit.exists() else []
-    return json.loads(line[len("SCORES") :]), records
+    return json.loads(line[len("SCORES") :])
 
 
 @pytest.fixture(scope="module")
-def autograded(autograde_run) -> dict:
-    return autograde_run[0]
+def course_graded(tmp_path_factory) -> tuple[dict, list[dict]]:
+    """Solution, blank release and one-mistake notebooks of every assignment through
+    course-rnn's own executor (sandbox, forbid list, trusted runner; one warm runner).
+
+    Returns ``{assignment: {student: {grade_id: (points, message)}}}`` and, for every
+    ``assert_close`` call with hints that the test cells made, the soundness record of
+    those hints (``COURSE_RNN_HINT_AUDIT``, read by the runner that runs the tests).
+    """
+    from course_rnn.grading.executor import Limits, TrustedRunner, grade_notebook
+
+    work = tmp_path_factory.mktemp("course-graded")
+    audit = work / "hints.jsonl"
+    saved = os.environ.get("COURSE_RNN_HINT_AUDIT")
+    os.environ["COURSE_RNN_HINT_AUDIT"] = str(audit)  # the runner starts with it
+    got: dict[str, dict] = {}
+    try:
+        with TrustedRunner(Limits()) as runner:
+            for name in ASSIGNMENTS:
+                source = SOLUTIONS / name / f"{name}.ipynb"
+                got[name] = {}
+                for student, nb in (
+                    ("solution", source_nb(name)),
+                    ("blank", release_nb(name)),
+                    ("mistake", with_mistake(name)),
+                ):
+                    path = work / name / student / f"{name}.ipynb"
+                    path.parent.mkdir(parents=True)
+                    nbformat.write(nb, path)
+                    result = grade_notebook(
+                        source, path, work / name / f"work-{student}", Limits(), runner=runner
+                    )
+                    got[name][student] = {
+                        t.grade_id: (t.points, t.message[:300]) for t in result.tests
+                    }
+                    got[name][f"{student}/problems"] = result.problems
+    finally:
+        if saved is None:
+            os.environ.pop("COURSE_RNN_HINT_AUDIT", None)
+        else:
+            os.environ["COURSE_RNN_HINT_AUDIT"] = saved
+    records = [json.loads(ln) for ln in audit.read_text().splitlines()] if audit.exists() else []
+    return got, records
 
 
 @pytest.mark.grading
 @pytest.mark.slow
-def test_every_hint_names_only_its_own_mistake(autograde_run):
+def test_every_hint_names_only_its_own_mistake(course_graded):
     """Each typical-mistake hint matches that mistake alone, never the right answer."""
-    records = autograde_run[1]
+    records = course_graded[1]
     assert len(records) >= 20, f"only {len(records)} hinted checks ran: is the audit wired?"
     problems = sorted({f"{r['name']}: {p}" for r in records for p in r["problems"]})
     assert not problems, "\n".join(problems)
@@ -539,6 +572,7 @@ def test_every_hint_names_only_its_own_mistake(autograde_run):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_solution_autogrades_to_full_marks(autograded, name):
+    """Stock nbgrader: the generated notebooks work with nbgrader's own autograde."""
     scores = autograded[f"{name}/solution"]
     assert set(scores) == set(points_of_tests(name))
     for grade_id, (score, max_score) in scores.items():
@@ -555,14 +589,21 @@ def test_unchanged_release_autogrades_to_zero(autograded, name):
 
 
 @pytest.mark.grading
-@pytest.mark.slow
 @pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_one_wrong_part_loses_exactly_its_points(autograded, name):
+def test_the_course_grader_round_trip(name, course_graded):
+    """Through course-rnn's own executor: full marks for the solution, zero for the blank
+    release, and exactly the mistaken part lost. A forbid list that blocks a module the
+    course's own helpers import, or a test that passes what the sandbox's protocol cannot
+    carry, costs a correct solution its points here."""
+    got = course_graded[0][name]
+    points = points_of_tests(name)
+    for student in ("solution", "blank", "mistake"):
+        assert set(got[student]) == set(points), (student, got[f"{student}/problems"])
+    assert all(got["solution"][g][0] == points[g] for g in points), got["solution"]
+    assert all(score == 0 for score, _ in got["blank"].values()), got["blank"]
     failing = MISTAKES[name][3]
-    scores = autograded[f"{name}/mistake"]
-    for grade_id, (score, max_score) in scores.items():
-        expected = 0 if grade_id in failing else max_score
-        assert score == expected, f"{grade_id}: got {score}, expected {expected}"
+    for grade_id, (score, message) in got["mistake"].items():
+        assert score == (0 if grade_id in failing else points[grade_id]), (grade_id, message)
 
 
 # ---------------------------------------------------------------------------
@@ -619,43 +660,3 @@ def test_release_rejects_an_unknown_assignment(monkeypatch, capsys):
     assert main(["release", "99_nope"]) == 2
     out = capsys.readouterr().out
     assert "unknown assignment(s) 99_nope" in out and "01_order_matters" in out
-
-
-@pytest.fixture(scope="module")
-def warm_runner():
-    from course_rnn.grading.executor import Limits, TrustedRunner
-
-    with TrustedRunner(Limits()) as runner:
-        yield runner
-
-
-@pytest.mark.grading
-@pytest.mark.parametrize("name", ASSIGNMENTS)
-def test_the_course_grader_round_trip(name, warm_runner, tmp_path):
-    """Solution, blank release and one-mistake notebooks through course-rnn's own executor
-    (sandbox, forbid list, trusted runner), as through stock nbgrader above: full marks,
-    zero, and exactly the mistaken part lost. A forbid list that blocks a module the
-    course's own helpers import, or a test that passes what the sandbox's protocol cannot
-    carry, costs a correct solution its points here."""
-    from course_rnn.grading.executor import Limits, grade_notebook
-
-    source = SOLUTIONS / name / f"{name}.ipynb"
-    points = points_of_tests(name)
-    got = {}
-    for student, nb in (
-        ("solution", source_nb(name)),
-        ("blank", release_nb(name)),
-        ("mistake", with_mistake(name)),
-    ):
-        path = tmp_path / student / f"{name}.ipynb"
-        path.parent.mkdir()
-        nbformat.write(nb, path)
-        result = grade_notebook(source, path, tmp_path / f"work-{student}", Limits(),
-                                runner=warm_runner)  # fmt: skip
-        got[student] = {t.grade_id: (t.points, t.message[:300]) for t in result.tests}
-        assert set(got[student]) == set(points), (student, result.problems)
-    assert all(got["solution"][g][0] == points[g] for g in points), got["solution"]
-    assert all(score == 0 for score, _ in got["blank"].values()), got["blank"]
-    failing = MISTAKES[name][3]
-    for grade_id, (score, message) in got["mistake"].items():
-        assert score == (0 if grade_id in failing else points[grade_id]), (grade_id, message)
