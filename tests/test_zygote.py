@@ -7,7 +7,6 @@ zygote of their own (killed, hung, failing) start one each.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from course_rnn.grading import zygote as zmod
+from course_rnn.grading.executor import _claim_uid
 from course_rnn.grading.limits import Limits
 from course_rnn.grading.remote import ChannelTimeout
 from course_rnn.grading.sandbox import KernelProcess, bwrap_path
@@ -28,23 +28,10 @@ LIMITS = Limits(cell_timeout_s=20, memory_mb=1024, max_processes=16, cpu_time_s=
 
 
 def _claim_uids(count: int) -> tuple[list[int], list[int]]:
-    """Sandbox uids held by this test run alone, locked as the grader locks its own
+    """Sandbox uids held by this test run alone, claimed as the grader claims its own
     (``executor._claim_uid``): the tests kill every process of their uids."""
-    folder = Path(tempfile.gettempdir()) / "course-rnn-uids"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    uids, fds = [], []
-    for uid in range(249_000, 250_000):
-        fd = os.open(folder / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue
-        uids.append(uid)
-        fds.append(fd)
-        if len(uids) == count:
-            break
-    return uids, fds
+    claims = [_claim_uid() for _ in range(count)]
+    return [uid for uid, _ in claims], [fd for _, fd in claims]
 
 
 UIDS, _LOCKS = _claim_uids(3)

@@ -362,7 +362,7 @@ def _grade_class(
     for sub in subs:
         if alone and sub.student_id != run.only_student:
             # Keep this student's saved result, if it still matches their files.
-            fingerprint, saved = _saved(sub, source_texts, run, state_dir, seeds)
+            saved = _saved(sub, source_texts, run, state_dir, seeds)
             if saved is not None:
                 outcomes[sub.student_id] = saved
                 summary.reused.append(sub.student_id)
@@ -518,14 +518,15 @@ def _saved(
     run: GradeRun,
     state_dir: Path,
     seeds: dict[str, int],
-) -> tuple[str, StudentOutcome | None]:
-    """(fingerprint, saved outcome) of a student that ``--student`` leaves as graded."""
+) -> StudentOutcome | None:
+    """The saved outcome of a student that ``--student`` leaves as graded, if it still
+    matches their files and seed."""
     try:
         files = {name: _read_file(path) for name, path in sub.files.items()}
     except OSError:
-        return "", None
+        return None
     fingerprint = _fingerprint(source_texts, files, run.limits)
-    return fingerprint, _load_state(state_dir, sub.student_id, fingerprint, seeds[sub.student_id])
+    return _load_state(state_dir, sub.student_id, fingerprint, seeds[sub.student_id])
 
 
 def _record(

@@ -27,7 +27,6 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -194,43 +193,12 @@ class Runner:
                 return True
 
     # -- cells ------------------------------------------------------------------------
-    def preload(self) -> None:
-        """Import the test cells' modules in the background while student cells run.
-
-        The runner mostly waits for the kernel, so torch's import (about a second)
-        overlaps with the student's own imports instead of delaying the first test.
-        """
-        names: set[str] = set()
-        for cell in self.cells:
-            if cell["role"] != "test":
-                continue
-            try:
-                tree = ast.parse(cell["source"])
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Import):
-                    names.update(a.name for a in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                    names.add(node.module)
-        wanted = sorted(n for n in names if n.split(".")[0] in MODULE_ROOTS)
-
-        def load() -> None:
-            for name in wanted:
-                try:
-                    importlib.import_module(name)
-                except Exception:  # noqa: BLE001 - the test will report it
-                    pass
-
-        threading.Thread(target=load, daemon=True).start()
-
     def use_forbid_list(self) -> None:
         """Give ``course_rnn.testing`` the notebook's forbid list, when a test uses it.
 
         Test cells write ``with forbid():``; the kernel enforces the list, this side
-        needs it only so that those blocks run. Done once, before the first test and
-        before the preload thread starts: importing ``course_rnn.testing`` imports torch,
-        which must neither count against a test's time limit nor race the preload.
+        needs it only so that those blocks run. Done once, before the first test (the warm
+        runner imported ``course_rnn.testing`` at its start, outside any time limit).
         """
         if any("forbid" in c["source"] for c in self.cells if c["role"] == "test"):
             from course_rnn.testing import use_forbid_list
@@ -250,12 +218,10 @@ class Runner:
 
             use_hidden_seed(seed)
 
-    def run(self, warm: bool = False) -> None:
-        """Run every cell of the job. ``warm``: the test modules are imported already."""
+    def run(self) -> None:
+        """Run every cell of the job."""
         self.use_forbid_list()
         self.use_hidden_seed()
-        if not warm:
-            self.preload()
         try:
             for i, cell in enumerate(self.cells):
                 if cell["cell_type"] != "code":
@@ -500,7 +466,7 @@ def reset_state(torch_seed: int | None) -> None:
             torch.manual_seed(torch_seed)
 
 
-def serve(setup: dict[str, Any] | None = None) -> None:
+def serve(setup: dict[str, Any]) -> None:
     """Run jobs named on stdin, one per line, answering ``done`` for each, until EOF.
 
     The pipe is moved off fds 0 and 1 first, so nothing a test prints at the C level can
@@ -513,11 +479,10 @@ def serve(setup: dict[str, Any] | None = None) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
-    zygote: Zygote | None = None
-    if setup and isinstance(setup.get("uid"), int) and isinstance(setup.get("limits"), dict):
-        # One sandbox for the runner's life: each student's kernel is forked from it,
-        # already past its imports (a sandbox per kernel where it cannot run).
-        zygote = Zygote(_limits(setup["limits"]), setup["uid"])
+    # One sandbox for the runner's life: each student's kernel is forked from it, already
+    # past its imports (a sandbox per kernel where it cannot run). Every job carries the
+    # runner's own uid; a job with other limits restarts it (Zygote.kernel).
+    zygote = Zygote(_limits(setup["limits"]), int(setup["uid"]))
     for name in WARM_MODULES:
         try:
             importlib.import_module(name)
@@ -531,30 +496,21 @@ def serve(setup: dict[str, Any] | None = None) -> None:
             job = json.loads(Path(line.strip()).read_text())
             os.chdir(job.get("cwd", "/"))
             reset_state(torch_seed)
-            uid = int(job.get("uid", 0))
-            if zygote is None or zygote.uid != uid:
-                if zygote is not None:
-                    zygote.close()
-                zygote = Zygote(_limits(job["limits"]), uid)
             try:
-                Runner(job, zygote).run(warm=True)
+                Runner(job, zygote).run()
             except Exception as exc:  # noqa: BLE001 - the job's events say what was decided
                 print(f"runner: job failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             os.chdir("/")
             replies.write("done\n")
     finally:
-        if zygote is not None:
-            zygote.close()
+        zygote.close()
 
 
 def main() -> None:
-    """Entry point: ``python -I -m course_rnn.grading.runner (--serve [SETUP] | JOB.json)``."""
-    if sys.argv[1:2] == ["--serve"]:
-        serve(json.loads(sys.argv[2]) if len(sys.argv) > 2 else None)
-        return
-    job = json.loads(Path(sys.argv[1]).read_text())
-    os.chdir(job.get("cwd", "/"))
-    Runner(job).run()
+    """Entry point: ``python -I -m course_rnn.grading.runner --serve SETUP_JSON``."""
+    if len(sys.argv) != 3 or sys.argv[1] != "--serve":
+        sys.exit("usage: python -I -m course_rnn.grading.runner --serve SETUP_JSON")
+    serve(json.loads(sys.argv[2]))
 
 
 if __name__ == "__main__":
