@@ -1,14 +1,21 @@
-"""Execute the chapters that are not cached yet in parallel, one CPU thread each.
+"""Execute the chapters that are not cached yet in parallel, each in a process of its own.
 
 Sphinx reads documents one after another, and myst-nb executes each notebook when it
 reads it, so a clean build used to run the chapters in series: on a 2-core machine
 most of their training loops (small matrices, one step after another) kept one core
 busy and left the other idle. This extension runs first, when the builder starts: it
-finds the chapters whose code has no entry in the execution cache, executes them with
-jupyter-cache's own executor in up to ``os.cpu_count()`` kernels at once (longest first),
-and stores them in the cache exactly as myst-nb's ``cache`` mode would. myst-nb then
-finds every chapter cached. A chapter that fails is left out of the cache, so myst-nb
-runs it again and reports the error where it always does.
+finds the chapters whose code has no entry in the execution cache, executes them in up
+to ``os.cpu_count()`` processes at once (longest first), and stores them in the cache
+exactly as myst-nb's ``cache`` mode would. myst-nb then finds every chapter cached.
+
+Each chapter runs in its own process (``course_execute.py``): one notebook client and one
+kernel per process, talking over IPC sockets. Two clients in threads of one process, as
+an earlier version ran them, now and then left a client waiting on a kernel that had
+already gone idle, until the 300 s cell timeout. A watchdog in each process fails a
+chapter whose kernel is idle and silent for ``COURSE_BOOK_SILENCE`` seconds (60 by
+default) while a cell is running, and the build stops with an error that names the
+chapter and the cell (the chapters that ran are cached). Any other failing chapter is
+left out of the cache, so myst-nb runs it again and reports the error where it always does.
 
 Each kernel gets one intra-op thread (``OMP_NUM_THREADS=1``), which also makes the
 printed numbers independent of the machine's core count: a build on 2 cores and one on
@@ -17,13 +24,18 @@ printed numbers independent of the machine's core count: a build on 2 cores and 
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
+from sphinx.errors import ExtensionError
 from sphinx.util import logging
 
 LOGGER = logging.getLogger(__name__)
@@ -69,50 +81,109 @@ def _pending(app: Sphinx) -> list[tuple[Path, Any, Any]]:
     return pending
 
 
+EXECUTOR = Path(__file__).with_name("course_execute.py")
+KERNEL_NOISE = ("Kernel is running over TCP without encryption",)
+
+
+def run_chapter(
+    path: Path, notebook: Any, timeout: int, silence: float
+) -> tuple[Any, dict[str, Any]]:
+    """Execute one chapter in a child process: (executed notebook or None, result)."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory(prefix="course-chapter-") as tmp:
+        src, out, result = (Path(tmp, n) for n in ("in.ipynb", "out.ipynb", "result.json"))
+        nbformat.write(notebook, src)
+        cmd = [sys.executable, str(EXECUTOR), str(src), str(out), str(result)]
+        cmd += ["--cwd", str(path.parent), "--timeout", str(timeout)]
+        cmd += ["--silence", str(silence)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.exists():
+            outcome = json.loads(result.read_text(encoding="utf-8"))
+        else:
+            stderr = [ln for ln in proc.stderr.splitlines() if ln.strip()][-3:]
+            outcome = {
+                "seconds": float("nan"),
+                "error": {
+                    "kind": "crash",
+                    "cell": None,
+                    "source": "",
+                    "message": f"exit code {proc.returncode}: " + " / ".join(stderr),
+                },
+            }
+        executed = nbformat.read(out, as_version=4) if out.exists() else None
+    outcome["stderr"] = [
+        ln
+        for ln in proc.stderr.splitlines()
+        if ln.strip() and not any(noise in ln for noise in KERNEL_NOISE)
+    ]
+    return executed, outcome
+
+
+def _where(path: Path, error: dict[str, Any]) -> str:
+    """'cell 7 (line 120: `train(...)`)': the failing cell, with its line in the source."""
+    if error.get("cell") is None:
+        return "before the first cell"
+    source = error.get("source") or ""
+    line = ""
+    if source:
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if text.strip() == source:
+                line = f"line {number}: "
+                break
+    return f"cell {error['cell']} ({line}`{source[:60]}`)"
+
+
 def execute_pending(app: Sphinx) -> None:
     nb_config = app.env.mystnb_config
     if nb_config.execution_mode != "cache":
         return
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
-    from jupyter_cache.executors.utils import single_nb_execution
 
     pending = _pending(app)
     if len(pending) < 2:
         return  # nothing to run side by side: myst-nb executes it as usual
     cache = get_cache(nb_config.execution_cache_path or ".jupyter_cache")
     workers = min(len(pending), max(1, os.cpu_count() or 1))
+    silence = float(os.environ.get("COURSE_BOOK_SILENCE", "60"))
     started = time.perf_counter()
 
-    def run(item: tuple[Path, Any, Any]) -> tuple[Path, Any, Any, Any]:
+    def run(item: tuple[Path, Any, Any]) -> tuple[Path, Any, Any, dict[str, Any]]:
         path, notebook, read_fmt = item
-        result = single_nb_execution(
-            notebook,
-            cwd=str(path.parent),
-            allow_errors=nb_config.execution_allow_errors,
-            timeout=nb_config.execution_timeout,
-            meta_override=True,
-        )
-        return path, notebook, read_fmt, result
+        executed, outcome = run_chapter(path, notebook, nb_config.execution_timeout, silence)
+        return path, executed, read_fmt, outcome
 
-    LOGGER.info(f"executing {len(pending)} chapters in {workers} kernels side by side")
-    with ThreadPoolExecutor(workers) as pool:
-        for path, notebook, read_fmt, result in pool.map(run, pending):
-            if result.err is not None:
-                tail = (result.exc_string or "").strip().splitlines()[-3:]
+    LOGGER.info(f"executing {len(pending)} chapters, {workers} at a time")
+    silent = []
+    with ThreadPoolExecutor(workers) as pool:  # threads only wait on child processes
+        for path, executed, read_fmt, outcome in pool.map(run, pending):
+            error = outcome["error"]
+            if error is None and executed is not None:
+                record = cache.add_nb_to_project(str(path), read_data=read_fmt)
+                cache.cache_notebook_bundle(
+                    CacheBundleIn(
+                        executed, record.uri, data={"execution_seconds": outcome["seconds"]}
+                    ),
+                    check_validity=False,
+                    overwrite=True,
+                )
+                LOGGER.info(f"executed {path.name} in {outcome['seconds']:.1f} s")
+                continue
+            for line in outcome["stderr"][-5:]:
+                LOGGER.info(f"  {path.name}: {line}")
+            if error["kind"] == "silent":
+                silent.append(f"{path.name}: stopped at {_where(path, error)}: {error['message']}")
+                LOGGER.info(silent[-1])
+            else:
                 LOGGER.info(
-                    f"{path.name} failed in parallel execution ({' / '.join(tail)}); "
+                    f"{path.name} failed at {_where(path, error)} ({error['message']}); "
                     "myst-nb runs it again and reports the error"
                 )
-                continue
-            record = cache.add_nb_to_project(str(path), read_data=read_fmt)
-            cache.cache_notebook_bundle(
-                CacheBundleIn(notebook, record.uri, data={"execution_seconds": result.time}),
-                check_validity=False,
-                overwrite=True,
-            )
-            LOGGER.info(f"executed {path.name} in {result.time:.1f} s")
     LOGGER.info(f"parallel execution took {time.perf_counter() - started:.1f} s")
+    if silent:
+        # Loud and early: the other chapters are cached, so a rebuild runs only these.
+        raise ExtensionError("a chapter waited on a silent kernel:\n" + "\n".join(silent))
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
