@@ -5,6 +5,7 @@ a loss that ignores padding, a state that carries exactly across batches), again
 PyTorch or a brute-force computation.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -309,3 +310,50 @@ def test_a_short_training_beats_the_unigram_baseline(one_thread):
 
 def test_perplexity_is_exp_of_mean_nll():
     assert lm.perplexity(math.log(7.0)) == pytest.approx(7.0)
+
+
+def test_lm_step_takes_the_same_steps_as_train_lm(one_thread):
+    ids = np.random.default_rng(0).integers(0, 7, 600)
+    losses = {}
+    for carry in (True, False):
+        torch.manual_seed(0)
+        a = lm.RNNLM(7, 12, cell="lstm", embedding_size=4)
+        b = copy.deepcopy(a)
+        kw = dict(steps=25, batch_size=4, seq_len=16, lr=0.02, carry_state=carry, seed=3)
+        hist = lm.train_lm(a, ids, device="cpu", **kw)
+        step = lm.lm_step(b, ids, device="cpu", **kw)
+        losses[carry] = [step(i) for i in range(1, 26)]
+        assert losses[carry] == pytest.approx(hist.loss, rel=1e-6)  # 9 batches a pass: 2 passes
+        for p, q in zip(a.parameters(), b.parameters(), strict=True):
+            assert torch.allclose(p, q, atol=1e-6)
+    assert losses[True] != pytest.approx(losses[False], rel=1e-6)
+
+
+def test_lm_step_trains_under_the_comparison_protocol(one_thread):
+    from course_rnn.experiment import fit
+
+    text = "the time machine " * 40
+    vocab = lm.Vocabulary(lm.tokenize(text))
+    ids = vocab.encode(lm.tokenize(text))
+    torch.manual_seed(0)
+    model = lm.RNNLM(len(vocab), 16, embedding_size=8)
+    step = lm.lm_step(model, ids, steps=40, batch_size=4, seq_len=16, lr=0.02, device="cpu")
+    run = fit("lstm", model, step, lambda: lm.evaluate_stream(model, ids), steps=40, eval_every=10)
+    assert run.steps == [0, 10, 20, 30, 40] and len(run.train_loss) == 40
+    assert run.best_val < run.val[0]
+    assert lm.evaluate_stream(model, ids) == pytest.approx(run.best_val, rel=1e-6)  # kept
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_ngram_windows_nll_cuts_the_context_at_each_window_start(order):
+    ids = np.random.default_rng(order).integers(0, 4, 60).tolist()
+    model = lm.NGramLM(order, vocab_size=4).fit(ids[:40])
+    window = 6
+    nlls = []
+    for s in range(len(ids) - window):
+        for j in range(1, window + 1):  # target ids[s + j], context inside the window only
+            context = ids[s : s + j][-(order - 1) :] if order > 1 else []
+            nlls.append(-math.log(model.prob(context, ids[s + j])))
+    assert lm.ngram_windows_nll(model, ids, window) == pytest.approx(np.mean(nlls), rel=1e-12)
+    with pytest.raises(ValueError, match="too few"):
+        lm.ngram_windows_nll(model, ids[:6], window)

@@ -14,8 +14,10 @@ before it, x_1..x_t. This module holds the pieces chapter 8 and
 - :class:`RNNLM`: embedding (or one-hot) -> RNN/LSTM/GRU -> linear, with the makemore
   interface ``forward(idx, targets) -> (logits, loss)``;
 - :func:`stream_batches` and :func:`train_lm`: truncated backpropagation through time
-  over one long text, the hidden state carried from batch to batch;
-  :func:`evaluate_windows` and :func:`evaluate_stream` measure perplexity.
+  over one long text, the hidden state carried from batch to batch; :func:`lm_step`
+  takes the same steps one call at a time, for ``course_rnn.experiment.fit``;
+  :func:`evaluate_windows` and :func:`evaluate_stream` measure perplexity, and
+  :func:`ngram_windows_nll` scores an n-gram model the way :func:`evaluate_windows` does.
 
 Shapes use the course notation: N batch, T steps, V vocabulary size, D embedding size,
 H hidden size.
@@ -26,7 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -166,6 +168,28 @@ class NGramLM:
         return np.array(
             [-math.log(self.prob(ids[max(0, t - n) : t], ids[t])) for t in range(1, len(ids))]
         )
+
+
+def ngram_windows_nll(model: NGramLM, ids: Sequence[int], window: int = 32) -> float:
+    """Mean NLL of an n-gram model under d2l's windows protocol (see :func:`evaluate_windows`).
+
+    Every window of ``window`` inputs (stride 1) predicts its ``window`` next tokens; the
+    prediction at position j of a window (j = 1..window) has only the j tokens of the
+    window as context, so the model uses min(j, order - 1) of them, as a recurrent model
+    started from a zero state at the window's start would.
+    """
+    ids = [int(i) for i in ids]
+    n = model.order - 1
+    full = model.nll(ids)  # full[t - 1] predicts ids[t] from up to n tokens
+    short = {c: model.nll(ids, context=c) for c in range(1, n)}
+    starts = len(ids) - window
+    if starts < 1:
+        raise ValueError(f"ids: {len(ids)} tokens are too few for windows of {window}")
+    total = 0.0
+    for j in range(1, window + 1):  # position j of every window: targets ids[s + j]
+        nll = short[j] if j < n else full
+        total += float(nll[j - 1 : j - 1 + starts].sum())
+    return total / (starts * window)
 
 
 # ---------------------------------------------------------------- perplexity and sampling
@@ -389,6 +413,62 @@ def train_lm(
                 break
     history.seconds = time.perf_counter() - start
     return history
+
+
+def lm_step(
+    model: RNNLM,
+    ids: np.ndarray,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    seq_len: int = 64,
+    lr: float = 0.01,
+    clip: float = 1.0,
+    carry_state: bool = True,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> Callable[[int], float]:
+    """The steps of :func:`train_lm`, one per call: ``step(i)`` returns its training loss.
+
+    For :func:`course_rnn.experiment.fit`, which calls ``step`` ``steps`` times and
+    measures the validation score in between. The same arguments and seed give the same
+    losses as :func:`train_lm` (same batches, offsets, schedule and clipping).
+    """
+    device = get_device(device)
+    model.to(device).train()
+    rng = np.random.default_rng(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
+    )
+
+    def passes() -> Iterator[tuple[bool, torch.Tensor, torch.Tensor]]:
+        while True:  # each pass over the text starts at a new random offset
+            offset = int(rng.integers(seq_len))
+            for b, (x, y) in enumerate(stream_batches(ids, batch_size, seq_len, offset)):
+                yield b == 0, x, y
+
+    batches = passes()
+    state: State | None = None
+
+    def step(i: int) -> float:
+        nonlocal state
+        first, x, y = next(batches)
+        x, y = x.to(device), y.to(device)
+        if first or not carry_state:
+            state = None  # a new pass, or no carrying: start from zeros
+        else:
+            state = detach_state(state)  # keep the values, cut the graph
+        logits, state = model.run(x, state)  # (N, T, V)
+        loss = lm_loss(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        sched.step()
+        return loss.item()
+
+    return step
 
 
 @torch.no_grad()
