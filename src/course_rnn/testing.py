@@ -21,6 +21,7 @@ import contextlib
 import importlib
 import json
 import os
+import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -306,6 +307,20 @@ def assert_all_close(
         )
 
 
+def _channel_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the grader's channel failing (a reply too large to read, a
+    kernel that stopped or timed out), not a check that failed.
+
+    The grader's test cells call student code through ``course_rnn.grading.remote``:
+    such a failure says something about the call, never about an earlier part, and
+    must reach the grader unchanged. Outside the grader that module is not loaded.
+    """
+    remote = sys.modules.get("course_rnn.grading.remote")
+    if remote is None:
+        return False
+    return _isinstance(exc, (remote.ProtocolError, remote.ChannelClosed, remote.ChannelTimeout))
+
+
 @contextlib.contextmanager
 def builds_on(part: str, check_part: Callable[[], Any]) -> Iterator[None]:
     """Blame an earlier part when a check that builds on it fails and it is wrong too.
@@ -317,9 +332,13 @@ def builds_on(part: str, check_part: Callable[[], Any]) -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - any failure of the later part
+        if _channel_failure(exc):
+            raise  # the grader's own message, and its cue to restart the kernel
         try:
             check_part()
         except Exception as earlier:  # noqa: BLE001 - any failure of the earlier part
+            if _channel_failure(earlier):
+                raise
             reason = (
                 "it is not answered yet"
                 if _isinstance(earlier, NotImplementedError)

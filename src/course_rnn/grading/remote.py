@@ -10,7 +10,9 @@ is no pickle anywhere: decoding builds only the types above, so no student objec
 no student ``__eq__``) ever exists in the trusted process.
 
 Frame on a pipe: ``!II`` (header length, number of buffers), the JSON header, then each
-buffer as ``!Q`` length + bytes. Both sides speak the same protocol; each side answers
+buffer as ``!Q`` length + bytes. A frame over the caps is read to its end and dropped
+(:class:`ReplyTooLarge`), so one oversized reply fails one call and the channel stays in
+step. Both sides speak the same protocol; each side answers
 requests while it waits for its own reply, so the kernel can call back into functions
 the trusted test passed to student code (plain data in, plain data out).
 """
@@ -21,6 +23,7 @@ import builtins
 import importlib
 import json
 import os
+import re
 import select
 import struct
 import sys
@@ -31,10 +34,18 @@ from typing import Any
 MAX_HEADER_BYTES = 64 << 20
 MAX_MESSAGE_BYTES = 512 << 20
 MAX_DEPTH = 64
+MAX_BUFFERS = 100_000
+# An oversized frame is drained (read and dropped) up to this many bytes and buffers;
+# past them the channel is given up (the kernel is killed and restarted).
+MAX_DRAIN_BYTES = 4 << 30
+MAX_DRAIN_BUFFERS = 10_000_000
+# The allow-lists of what a message may decode to, fixed when this module is imported:
+# NumPy dtype kinds, torch dtype names, and (below) the builtin exception classes.
 ARRAY_KINDS = "biufcUS"
-TORCH_DTYPES = (
+TORCH_DTYPES = tuple(
     "float64 float32 float16 bfloat16 complex64 complex128 int64 int32 int16 int8 uint8 bool"
-).split()
+    .split()
+)  # fmt: skip
 
 
 class ChannelClosed(Exception):
@@ -54,6 +65,42 @@ class BadReply(ProtocolError):
     the channel is still in sync, so the kernel can go on serving."""
 
 
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.3g} MB"
+
+
+class ReplyTooLarge(BadReply):
+    """A frame over the caps, read to its end and dropped: the channel is in step.
+
+    ``kind`` is what the frame said it was (``"rep"``, ``"req"`` or ``""`` when it did
+    not say); ``size`` its bytes, ``limit`` the cap it broke; ``parts`` and
+    ``parts_limit`` the number of arrays and bytes values when that was the cap.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        limit: int,
+        kind: str = "rep",
+        parts: int = 0,
+        parts_limit: int = 0,
+        message: str = "",
+    ) -> None:
+        self.size, self.limit, self.kind = size, limit, kind
+        self.parts, self.parts_limit = parts, parts_limit
+        if message:
+            super().__init__(message)
+            return
+        if parts_limit and parts > parts_limit:
+            what = f"{parts:,} arrays, numbers or bytes values; the limit is {parts_limit:,}"
+        else:
+            what = f"{_megabytes(size)}; the limit is {_megabytes(limit)}"
+        if kind == "req":
+            super().__init__(f"your code sent the grader {what} (send a smaller value)")
+        else:
+            super().__init__(f"your code returned {what} (return a smaller value)")
+
+
 class StudentCodeError(Exception):
     """Student code raised an exception while the trusted side called it."""
 
@@ -65,21 +112,27 @@ class StudentCodeError(Exception):
 
 
 _ERROR_CLASSES: dict[str, type] = {}
+# The builtin exception classes a student error may also be an instance of, by name:
+# fixed at import, so a name the kernel sends is only ever looked up here.
+BUILTIN_ERRORS: dict[str, type] = {
+    name: value
+    for name, value in vars(builtins).items()
+    if isinstance(value, type)
+    and issubclass(value, Exception)
+    and not issubclass(value, StopIteration | StopAsyncIteration)
+    and value is not Exception
+}
 
 
 def student_error(base: str, type_name: str, message: str, tb: str = "") -> StudentCodeError:
     """A :class:`StudentCodeError` that is also an instance of the builtin ``base``.
 
-    So a test can ``except ValueError`` around a call that must reject bad input.
+    So a test can ``except ValueError`` around a call that must reject bad input. Only
+    the classes of :data:`BUILTIN_ERRORS` are used.
     """
     cls = StudentCodeError
-    base_cls = getattr(builtins, base, None) if base.isidentifier() else None
-    if (
-        isinstance(base_cls, type)
-        and issubclass(base_cls, Exception)
-        and not issubclass(base_cls, StopIteration | StopAsyncIteration)
-        and base_cls is not Exception
-    ):
+    base_cls = BUILTIN_ERRORS.get(base)
+    if base_cls is not None:
         cls = _ERROR_CLASSES.get(base)
         if cls is None:
             cls = type(f"Student{base}", (StudentCodeError, base_cls), {})
@@ -125,13 +178,58 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
+def _skip(fd: int, n: int, deadline: float | None) -> None:
+    """Read ``n`` bytes and drop them (a chunk at a time: nothing is kept)."""
+    while n > 0:
+        chunk = _read_exact(fd, min(n, 1 << 22), deadline)
+        n -= len(chunk)
+
+
+_KIND = re.compile(rb'\{\s*"k"\s*:\s*"(rep|req)"')
+
+
+def _drain(
+    fd: int, deadline: float | None, head_len: int, nbufs: int, limit: int, read: int = 0
+) -> ReplyTooLarge:
+    """Read the rest of an oversized frame and drop it; return the error to raise.
+
+    ``read`` bytes of it were read already (the header and buffers before the one that
+    broke the cap: then ``head_len`` is 0 and ``nbufs`` the buffers still to come).
+    Raises ``ProtocolError`` (the channel is lost) past the drain caps.
+    """
+    kind = ""
+    if head_len:
+        prefix = _read_exact(fd, min(head_len, 64), deadline)
+        match = _KIND.match(prefix)
+        kind = match[1].decode() if match else ""
+        _skip(fd, head_len - len(prefix), deadline)
+    total = read + head_len
+    for _ in range(nbufs):
+        (size,) = struct.unpack("!Q", _read_exact(fd, 8, deadline))
+        total += size
+        if total > MAX_DRAIN_BYTES:
+            raise ProtocolError(f"message larger than {MAX_DRAIN_BYTES} bytes")
+        _skip(fd, size, deadline)
+    return ReplyTooLarge(total, limit, kind)
+
+
 def read_frame(
     fd: int, deadline: float | None = None, max_bytes: int = MAX_MESSAGE_BYTES
 ) -> tuple[dict[str, Any], list[bytes]]:
-    """Receive one frame; sizes are checked before anything is allocated."""
+    """Receive one frame; sizes are checked before anything is allocated.
+
+    A frame over the caps (``MAX_HEADER_BYTES``, ``max_bytes``, ``MAX_BUFFERS``) is read
+    to its end and dropped, then :class:`ReplyTooLarge` is raised: the next frame reads
+    as usual. Only a frame too large to drain raises a plain ``ProtocolError``.
+    """
     head_len, nbufs = struct.unpack("!II", _read_exact(fd, 8, deadline))
-    if head_len > MAX_HEADER_BYTES or nbufs > 100_000:
-        raise ProtocolError(f"frame too large: header {head_len} bytes, {nbufs} buffers")
+    if head_len > MAX_HEADER_BYTES or nbufs > MAX_BUFFERS or head_len > max_bytes:
+        if nbufs > MAX_DRAIN_BUFFERS:
+            raise ProtocolError(f"frame too large: {nbufs} buffers")
+        error = _drain(fd, deadline, head_len, nbufs, min(MAX_HEADER_BYTES, max_bytes))
+        if nbufs > MAX_BUFFERS and head_len <= MAX_HEADER_BYTES:
+            error = ReplyTooLarge(error.size, max_bytes, error.kind, nbufs, MAX_BUFFERS)
+        raise error
     try:
         header = json.loads(_read_exact(fd, head_len, deadline))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -139,11 +237,17 @@ def read_frame(
     if not isinstance(header, dict):
         raise ProtocolError("frame header is not an object")
     buffers, total = [], head_len
-    for _ in range(nbufs):
+    for i in range(nbufs):
         (size,) = struct.unpack("!Q", _read_exact(fd, 8, deadline))
         total += size
         if total > max_bytes:
-            raise ProtocolError(f"message larger than {max_bytes} bytes")
+            if total > MAX_DRAIN_BYTES:
+                raise ProtocolError(f"message larger than {MAX_DRAIN_BYTES} bytes")
+            _skip(fd, size, deadline)
+            del buffers
+            error = _drain(fd, deadline, 0, nbufs - i - 1, max_bytes, total)
+            kind = header.get("k")
+            raise ReplyTooLarge(error.size, max_bytes, kind if isinstance(kind, str) else "")
         buffers.append(_read_exact(fd, size, deadline))
     return header, buffers
 
@@ -277,12 +381,20 @@ class DecodeBudget:
     ITEM_BYTES = 16
 
     def __init__(self, limit: int) -> None:
-        self.left = int(limit)
+        self.limit = self.left = int(limit)
 
     def charge(self, nbytes: int) -> None:
         self.left -= int(nbytes)
         if self.left < 0:
-            raise ProtocolError("decoded values would be larger than the message size limit")
+            raise ReplyTooLarge(
+                self.limit - self.left,
+                self.limit,
+                message=(
+                    "your code returned values larger than the message size limit once "
+                    f"decoded ({_megabytes(self.limit)}; an array is counted each time it "
+                    "appears)"
+                ),
+            )
 
 
 def _complex_refused(what: str) -> ComplexAnswer:
@@ -448,8 +560,15 @@ class Channel:
         write_frame(self.wfd, header, buffers)
 
     def receive(self) -> tuple[dict[str, Any], Any]:
-        """Read one frame; a payload that fails to decode comes back as the exception."""
-        header, buffers = read_frame(self.rfd, self.deadline, self.max_bytes)
+        """Read one frame; a payload that fails to decode comes back as the exception.
+
+        So does a frame too large to read (drained: the channel stays in step), under
+        the kind it named, if it named one.
+        """
+        try:
+            header, buffers = read_frame(self.rfd, self.deadline, self.max_bytes)
+        except ReplyTooLarge as exc:
+            return ({"k": exc.kind} if exc.kind else {}), DecodeFailure(exc)
         try:
             value = decode(
                 header.get("a"),
@@ -472,7 +591,9 @@ class Channel:
                 self.serve(header, value)
                 continue
             if isinstance(value, DecodeFailure):
-                if isinstance(value.error, ComplexAnswer):
+                if kind != "rep" and isinstance(value.error, ReplyTooLarge):
+                    raise ProtocolError(f"an oversized frame that is not a reply: {value.error}")
+                if isinstance(value.error, ComplexAnswer | BadReply):
                     raise value.error  # the frame was read whole: the channel is in sync
                 raise BadReply(f"reply could not be decoded: {value.error}")
             if kind != "rep":

@@ -38,17 +38,25 @@ from course_rnn.grading.remote import (
     ComplexAnswer,
     ProtocolError,
     RemoteObject,
+    ReplyTooLarge,
     StudentCodeError,
+    _megabytes,
 )
 from course_rnn.grading.sandbox import KernelProcess
 from course_rnn.grading.zygote import Zygote
 
 MAX_RESTARTS = 3
-MODULE_ROOTS = {
-    "numpy", "torch", "math", "cmath", "random", "statistics", "itertools", "functools",
-    "collections", "course_rnn", "scipy", "sklearn", "matplotlib", "time", "string", "re",
-    "operator", "typing", "dataclasses",
-}  # fmt: skip
+# A student name bound to one of these modules becomes the runner's own module (a test
+# that forgot its import still gets the real numpy). The table is filled once, before
+# the first job (bind_modules): the runner never imports a module because a student
+# named it; any other module stays a proxy to the student's kernel.
+BINDABLE_MODULES = (
+    "numpy", "numpy.linalg", "numpy.random", "numpy.fft", "torch", "torch.nn",
+    "torch.nn.functional", "torch.linalg", "math", "cmath", "random", "statistics",
+    "itertools", "functools", "collections", "time", "string", "re", "operator", "typing",
+    "dataclasses", "course_rnn.testing",
+)  # fmt: skip
+_BOUND: dict[str, Any] | None = None
 
 
 class TestTimeout(BaseException):
@@ -100,7 +108,7 @@ def failure_message(exc: BaseException, cell_timeout: float) -> str:
             "your kernel stopped while this test was calling your code "
             "(it crashed, exited or ran out of memory or CPU time)"
         )
-    if isinstance(exc, ComplexAnswer):
+    if isinstance(exc, ComplexAnswer | ReplyTooLarge):
         return str(exc)
     if isinstance(exc, ProtocolError):
         return f"your code returned something the grader cannot read ({exc})"
@@ -260,6 +268,19 @@ class Runner:
                 {"cell": i, "outputs": [_error(f"this cell ran past the {budget:g} s time limit")]}
             )
             return
+        except BadReply as exc:
+            # The cell ran; its reply (the outputs) was read whole and refused: the
+            # channel is in step, so the kernel and what the cell defined are kept.
+            self.replay.append(i)
+            self.count += 1
+            message = f"this cell's output could not be kept: {exc}"
+            if isinstance(exc, ReplyTooLarge) and not exc.parts_limit:
+                message = (
+                    f"this cell's output ({_megabytes(exc.size)}) is larger than the "
+                    f"grader reads ({_megabytes(exc.limit)}); it was not kept"
+                )
+            self.emit({"cell": i, "outputs": [_error(message)], "count": self.count})
+            return
         except (ChannelClosed, ProtocolError, StudentCodeError) as exc:
             reason = self.kernel.exit_reason(wait=2.0)
             self.kernel.kill()
@@ -339,15 +360,33 @@ class Runner:
             kernel.on_output = None
 
 
-def _bind(value: Any) -> Any:
-    """A student's module becomes the trusted side's own import of that module."""
-    if isinstance(value, RemoteObject) and value._module:
-        name = value._module
-        if name.split(".")[0] in MODULE_ROOTS and name != "course_rnn.scratch":
+def bind_modules() -> dict[str, Any]:
+    """Import :data:`BINDABLE_MODULES` and fix the table :func:`_bind` reads (idempotent).
+
+    Called before the first job; a module that fails to import is left out.
+    """
+    global _BOUND
+    if _BOUND is None:
+        table = {}
+        for name in BINDABLE_MODULES:
             try:
-                return importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - keep the proxy
-                return value
+                table[name] = importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - a test that needs it will report it
+                pass
+        _BOUND = table
+    return _BOUND
+
+
+def _bind(value: Any) -> Any:
+    """A student's module named in :data:`BINDABLE_MODULES` becomes the runner's own.
+
+    Nothing is imported here: the name the kernel sent is only looked up in the table
+    fixed before grading (any other module stays a proxy).
+    """
+    if isinstance(value, RemoteObject) and value._module:
+        module = bind_modules().get(value._module)
+        if module is not None:
+            return module
     return value
 
 
@@ -488,6 +527,7 @@ def serve(setup: dict[str, Any]) -> None:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a test that needs it will report it
             pass
+    bind_modules()  # the modules a student's name may be bound to, fixed before any job
     torch_seed = sys.modules["torch"].initial_seed() if "torch" in sys.modules else None
     jobs, replies = os.fdopen(rfd, "r"), os.fdopen(wfd, "w", buffering=1)
     replies.write("ready\n")
