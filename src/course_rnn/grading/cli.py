@@ -22,6 +22,7 @@ from pathlib import Path
 from course_rnn.grading.course import find_course_root
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import parse_due, parse_penalty
+from course_rnn.grading.markup import one_line
 from course_rnn.grading.pipeline import GradeRun, run_grading
 
 __all__ = ["add_arguments", "run"]
@@ -105,7 +106,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--roster-key",
         default=None,
-        help="roster column holding the student ids (default: the one that matches most)",
+        help="roster column holding the student ids (default: the one that matches most); "
+        "checked, like the roster, before grading starts",
     )
     parser.add_argument(
         "--lms-column",
@@ -182,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         )
         summary = run_grading(grade_run)
     except (ValueError, FileNotFoundError) as exc:
-        print(f"course-rnn grade: {exc}", file=sys.stderr)
+        # One line whatever the message holds (a path or a roster cell with a line break).
+        print(f"course-rnn grade: {one_line(exc, 2000)}", file=sys.stderr)
         return 2
     return 130 if summary.interrupted else 0

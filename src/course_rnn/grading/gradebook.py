@@ -1,17 +1,14 @@
 """The nbgrader gradebook as the system of record: register, score, penalise, export.
 
 Everything here goes through nbgrader's own API (``nbgrader.api.Gradebook``, its
-``SaveCells`` preprocessor chain, its ``CsvExportPlugin``), so the database is exactly
-what ``nbgrader autograde`` would leave: the formgrader, ``nbgrader export`` and
-``nbgrader generate_feedback`` all work on it. Only the parent process of a grading run
-calls these functions; grading workers never open the database.
+``SaveCells`` preprocessor chain, the columns and values of its ``CsvExportPlugin``),
+so the database is exactly what ``nbgrader autograde`` would leave: the formgrader,
+``nbgrader export`` and ``nbgrader generate_feedback`` all work on it. Only the parent
+process of a grading run calls these functions; grading workers never open the database.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +18,6 @@ import nbformat
 import nbgrader.api
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.plugins.export import CsvExportPlugin
 from nbgrader.preprocessors import (
     CheckCellMetadata,
     ClearOutput,
@@ -33,6 +29,7 @@ from nbgrader.preprocessors import (
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
+from course_rnn.grading.csvsafe import csv_text
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.results import StudentOutcome
 
@@ -291,19 +288,62 @@ def student_scores(gb: Gradebook, info: AssignmentInfo, student_id: str) -> dict
     return out
 
 
-def export_grades(gb: Gradebook, assignment: str, dest: Path) -> None:
-    """Write ``dest`` with nbgrader's ``CsvExportPlugin`` for one assignment.
+GRADE_COLUMNS = (
+    "assignment",
+    "duedate",
+    "timestamp",
+    "student_id",
+    "last_name",
+    "first_name",
+    "email",
+    "raw_score",
+    "late_submission_penalty",
+    "score",
+    "max_score",
+)
 
-    The columns and values are nbgrader's own (``nbgrader export`` writes the same);
-    rows are sorted by student id so the file does not depend on database order.
+
+def _grade_rows(gb: Gradebook, assignment: str) -> list[list[str]]:
+    """One assignment's rows of nbgrader's ``CsvExportPlugin``: its columns, its values.
+
+    The same loop as the plugin (every student of the gradebook; one without a submission
+    scores 0), kept here because the plugin joins its values with commas unquoted.
     """
-    with tempfile.TemporaryDirectory(prefix="course-rnn-export-") as tmp:
-        raw = Path(tmp) / "grades.csv"
-        CsvExportPlugin(to=str(raw), assignment=[assignment]).export(gb)
-        text = raw.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    header, rows = lines[0], lines[1:]
-    keys = header.split(",")
-    index = keys.index("student_id")
-    rows.sort(key=lambda line: next(csv.reader(io.StringIO(line)))[index])
-    dest.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    found = gb.find_assignment(assignment)
+    rows = []
+    for student in gb.students:
+        score = {
+            "assignment": found.name,
+            "duedate": found.duedate,
+            "student_id": student.id,
+            "last_name": student.last_name,
+            "first_name": student.first_name,
+            "email": student.email,
+            "max_score": found.max_score,
+        }
+        try:
+            submission = gb.find_submission(assignment, student.id)
+        except MissingEntry:
+            score.update(timestamp="", raw_score=0.0, late_submission_penalty=0.0, score=0.0)
+        else:
+            penalty = submission.late_submission_penalty
+            score.update(
+                timestamp=submission.timestamp,
+                raw_score=submission.score,
+                late_submission_penalty=penalty,
+                score=max(0.0, submission.score - penalty),
+            )
+        rows.append(["" if score[k] is None else str(score[k]) for k in GRADE_COLUMNS])
+    return rows
+
+
+def export_grades(gb: Gradebook, assignment: str, dest: Path) -> None:
+    """Write ``dest`` in the format of nbgrader's ``CsvExportPlugin`` for one assignment.
+
+    The columns and values are nbgrader's own (``nbgrader export`` writes the same
+    values); rows are sorted by student id so the file does not depend on database
+    order, and every cell follows :mod:`~course_rnn.grading.csvsafe`'s rule (a name with
+    a comma stays one cell, a name that looks like a formula is shown as text).
+    """
+    rows = sorted(_grade_rows(gb, assignment), key=lambda row: row[3])
+    dest.write_text(csv_text([GRADE_COLUMNS, *rows]), encoding="utf-8")

@@ -13,7 +13,9 @@ All datetimes here are naive UTC, as nbgrader stores them.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -248,11 +250,16 @@ def parse_timestamp(text: str, lms_timezone: str = "UTC") -> datetime:
 def read_timestamp_file(path: Path, lms_timezone: str = "UTC") -> datetime:
     """Read nbgrader's ``timestamp.txt`` (see :func:`parse_timestamp`) as naive UTC.
 
-    Raises ``ValueError`` with the reason for an unreadable, empty, impossible or
-    implausible time (only the first 200 bytes are read).
+    Raises ``ValueError`` with the reason for a link, a folder or another file that is
+    not a regular one, and for an unreadable, empty, impossible or implausible time
+    (only the first 200 bytes are read).
     """
     try:
-        with open(path, "rb") as fh:
+        # Never through a link, never blocking on a FIFO: a regular file or a reason.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ValueError("timestamp.txt is not a regular file; refused")
             raw = fh.read(201)
     except OSError as exc:
         raise ValueError(f"cannot read timestamp.txt ({exc.strerror or exc})") from exc

@@ -49,6 +49,7 @@ from nbgrader.api import Gradebook
 
 from course_rnn.grading import gradebook as gbk
 from course_rnn.grading.course import course_settings
+from course_rnn.grading.csvsafe import csv_text
 from course_rnn.grading.executor import Limits
 from course_rnn.grading.late import LatePolicy
 from course_rnn.grading.markup import one_line, summarise
@@ -175,11 +176,12 @@ def student_seed(secret: bytes, assignment: str, student: str) -> int:
 
 
 def _write_seeds(path: Path, assignment: str, seeds: dict[str, int]) -> None:
-    """``seeds.csv``: student_id, assignment, hidden_seed, sorted by student."""
-    lines = ["student_id,assignment,hidden_seed"]
-    lines += [f"{s},{assignment},{seeds[s]}" for s in sorted(seeds)]
+    """``seeds.csv``: student_id, assignment, hidden_seed, sorted by student (every cell
+    by :mod:`~course_rnn.grading.csvsafe`'s rule)."""
+    rows = [["student_id", "assignment", "hidden_seed"]]
+    rows += [[s, assignment, seeds[s]] for s in sorted(seeds)]
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp.write_text(csv_text(rows), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -290,6 +292,13 @@ def run_grading(run: GradeRun, log: TextIO | None = None) -> RunSummary:
         )
     subs, rejected = discover(folder, list(sources), run.lms_timezone, assignment=run.assignment)
     _attach_member_problems(subs, summary.rejected)
+    if run.due is not None:
+        for sub in subs:
+            if sub.timestamp is None and not sub.timestamp_refused:
+                sub.notes.append(
+                    "no submission time found (no timestamp.txt, no time in the file or "
+                    "folder name): graded as on time, no late penalty"
+                )
     if run.only_student is not None and run.only_student not in {s.student_id for s in subs}:
         raise ValueError(
             f"--student {run.only_student!r}: no submission with that id in {run.submissions}"
@@ -364,6 +373,7 @@ def _grade_class(
             # Keep this student's saved result, if it still matches their files.
             saved = _saved(sub, source_texts, run, state_dir, seeds)
             if saved is not None:
+                saved.notes = summarise(list(sub.notes), what="note(s)")  # today's files
                 outcomes[sub.student_id] = saved
                 summary.reused.append(sub.student_id)
                 _record(gb, info, sub, saved, summary)
@@ -380,6 +390,9 @@ def _grade_class(
         if not run.force and not alone:
             saved = _load_state(state_dir, sub.student_id, fingerprint, seeds[sub.student_id])
             if saved is not None:
+                # The notes describe today's folder (a timestamp.txt is not in the
+                # fingerprint), not the one the saved outcome was graded from.
+                saved.notes = summarise(list(sub.notes), what="note(s)")
                 outcomes[sub.student_id] = saved
                 summary.reused.append(sub.student_id)
                 # Cheap and idempotent: keeps the gradebook in step (timestamps, a new --db).
@@ -615,9 +628,12 @@ def _read_rosters(run: GradeRun) -> dict:
         raise ValueError(
             f"--format {','.join(run.lms_formats)} needs --roster: the LMS's roster export"
         )
-    from course_rnn.grading.lms import read_roster
+    from course_rnn.grading.lms import check_roster_key, read_roster
 
-    return {fmt: read_roster(run.roster, fmt) for fmt in run.lms_formats}
+    rosters = {fmt: read_roster(run.roster, fmt) for fmt in run.lms_formats}
+    for roster in rosters.values():
+        check_roster_key(roster, run.roster_key)
+    return rosters
 
 
 def _write_lms(run: GradeRun, rosters: dict, summary: RunSummary) -> None:

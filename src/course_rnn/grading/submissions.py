@@ -78,6 +78,7 @@ class Submission:
     timestamp: datetime | None = None
     notes: list[str] = field(default_factory=list)
     folder: Path | None = None  # the folder read: <student>/ or <student>/<assignment>/
+    timestamp_refused: bool = False  # a time was there but unusable (the note says why)
 
     def shown_name(self, name: str) -> str:
         """The graded file of notebook ``name`` as the student named it (no host path)."""
@@ -319,6 +320,8 @@ def _walk(folder: Path, notes: list[str]) -> list[Path]:
             except OSError as exc:
                 notes.append(f"{rel} could not be read ({exc.strerror}); ignored")
                 continue
+            if current == folder and entry.name == "timestamp.txt" and not stat.S_ISDIR(mode):
+                continue  # read, or refused with its reason, by _read_stamp
             if stat.S_ISLNK(mode):
                 notes.append(f"{rel} is a symbolic link; refused (links are never followed)")
             elif stat.S_ISDIR(mode):
@@ -424,18 +427,43 @@ def _student_folder(
         sub.notes.append(f"{_rel(path, folder)} ignored: not a notebook of this assignment")
     if len(unmatched) > 20:
         sub.notes.append(f"{len(unmatched) - 20} more notebooks ignored")
-    stamp_file = folder / "timestamp.txt"
-    if stamp_file in found:
-        try:
-            sub.timestamp = read_timestamp_file(stamp_file, lms_timezone)
-        except ValueError as exc:
-            sub.notes.append(f"timestamp.txt ignored: {exc}")
+    problems = []
+    sub.timestamp, problem = _read_stamp(folder / "timestamp.txt", lms_timezone)
+    if problem:
+        problems.append(f"timestamp.txt ignored: {problem}")
     if sub.timestamp is None:
         try:
             sub.timestamp = parse_lms_timestamp(student.name, lms_timezone)
         except ValueError as exc:
-            sub.notes.append(f"the time in the folder name was ignored: {exc}")
+            problems.append(f"the time in the folder name was ignored: {exc}")
+    if problems:
+        sub.timestamp_refused = True
+        if sub.timestamp is None:
+            problems[-1] += " (no submission time: graded as on time, no late penalty)"
+        sub.notes.extend(problems)
     return sub
+
+
+def _read_stamp(path: Path, lms_timezone: str) -> tuple[datetime | None, str]:
+    """The time in ``timestamp.txt`` (None when there is none) and, when there is one that
+    cannot be used, the reason: whatever ``path`` is, it is either absent, read, or
+    refused with a reason (never silently skipped)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None, ""
+    except OSError as exc:
+        return None, f"it could not be read ({exc.strerror or exc})"
+    if stat.S_ISLNK(mode):
+        return None, "it is a symbolic link; refused (links are never followed)"
+    if stat.S_ISDIR(mode):
+        return None, "it is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return None, "it is not a regular file (a FIFO, socket or device); refused"
+    try:
+        return read_timestamp_file(path, lms_timezone), ""
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def discover(
