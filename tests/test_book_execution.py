@@ -88,3 +88,64 @@ def test_every_chapter_runs_in_a_process_of_its_own(tmp_path):
         results = [f.result() for f in futures]
     parents = {int(r[0].cells[0].outputs[0]["text"]) for r in results}
     assert len(parents) == 2 and os.getpid() not in parents
+
+
+execute = _load("course_execute")
+
+WIDGET_CELLS = (
+    "import ipywidgets as w\nfrom IPython.display import HTML, display\n"
+    "def show(x):\n    display(HTML('<b>%d</b>' % x))\n",
+    "w.interactive(show, x=w.IntSlider(value=3))",
+)
+
+
+def _widget_cell_seconds(mimic: type, timeout: int) -> tuple[float, list]:
+    """Seconds the client spent on the cell that draws into an Output widget, when the
+    client takes 0.3 s to handle each output shown in it (as on a busy machine, where the
+    cell's execute_reply arrives meanwhile); and the widget's recorded outputs."""
+    from nbclient import NotebookClient
+
+    class Slow(mimic):
+        def output(self, *args, **kwargs):
+            time.sleep(0.3)
+            return super().output(*args, **kwargs)
+
+    times: dict[int, float] = {}
+    client = NotebookClient(
+        _notebook(*WIDGET_CELLS),
+        timeout=timeout,
+        on_cell_execute=lambda cell, cell_index: times.__setitem__(cell_index, time.monotonic()),
+        on_cell_executed=lambda cell, cell_index, execute_reply: times.__setitem__(
+            cell_index, time.monotonic() - times[cell_index]
+        ),
+    )
+    client.widget_registry = {"@jupyter-widgets/output": {"OutputModel": Slow}}
+    client.execute()
+    outputs = [s.get("outputs") for s in client.widget_state.values() if "outputs" in s]
+    return times[1], outputs
+
+
+def test_nbclients_output_widget_mimic_stalls_until_the_cell_timeout():
+    """The stall of the book build, made deterministic: nbclient's own mimic echoes the
+    widget's state on the shell socket while the client polls it for the reply; the reply
+    is noticed only when the poll times out, and the cell then passes as if nothing
+    happened."""
+    from nbclient.output_widget import OutputWidget
+
+    seconds, outputs = _widget_cell_seconds(OutputWidget, timeout=6)
+    assert seconds >= 5.5, f"expected a stall of about 6 s, the cell took {seconds:.1f} s"
+    assert outputs and outputs[0][0]["data"]["text/html"] == "<b>3</b>"
+
+
+def test_the_books_output_widget_mimic_does_not_stall_and_keeps_the_outputs():
+    seconds, outputs = _widget_cell_seconds(execute._static_output_widget(), timeout=6)
+    assert seconds < 4, f"the widget cell took {seconds:.1f} s"
+    assert outputs and outputs[0][0]["data"]["text/html"] == "<b>3</b>"
+
+
+def test_a_chapter_with_widgets_keeps_their_state_for_the_page(tmp_path):
+    executed, outcome = parallel.run_chapter(tmp_path / "ch.md", _notebook(*WIDGET_CELLS), 60, 30)
+    assert outcome["error"] is None, outcome
+    state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    recorded = [m["state"].get("outputs") for m in state.values() if m["state"].get("outputs")]
+    assert recorded and recorded[0][0]["data"]["text/html"] == "<b>3</b>"

@@ -7,6 +7,16 @@ Run by ``course_parallel`` once per chapter, so that no two notebook clients sha
 process. The client talks to its kernel over IPC sockets in a folder of its own (no TCP
 ports to collide, and no "running over TCP without encryption" warning).
 
+Widgets. nbclient mimics the front end of an ``Output`` widget (ipywidgets' ``interactive``
+draws into one) and, for every output shown in it, echoes the widget's state back to the
+kernel with a synchronous send on the shell socket, from inside its IOPub handler. The
+client meanwhile waits for the cell's ``execute_reply`` by polling that same socket's
+edge-triggered ZMQ file descriptor. When the reply arrives while the handler runs (a busy
+machine: two chapters at once), the send consumes the descriptor's wake-up; the poll
+sleeps until the cell timeout, finds the reply then, and the cell "succeeds" 300 s late.
+:class:`StaticOutputWidget` records the outputs for the page exactly as before and sends
+nothing: a built page is static, and the kernel never needs the echo.
+
 A watchdog fails the chapter, naming the cell, when a cell has been running for
 ``--silence`` seconds during which the kernel sent no message and used no CPU time (its
 child processes included): a kernel that is idle while its client still waits. Such a
@@ -51,6 +61,18 @@ def _cpu_seconds(pid: int) -> float | None:
     return total
 
 
+def _static_output_widget() -> type:
+    from nbclient.output_widget import OutputWidget
+
+    class StaticOutputWidget(OutputWidget):
+        """nbclient's Output widget mimic, minus the state echo to the kernel."""
+
+        def sync_state(self) -> None:
+            pass  # the page keeps the outputs (executor.widget_state); the kernel needs none
+
+    return StaticOutputWidget
+
+
 def _first_line(cell: Any) -> str:
     lines = [ln for ln in str(cell.get("source", "")).splitlines() if ln.strip()]
     return lines[0].strip() if lines else ""
@@ -88,6 +110,7 @@ def execute(nb: Any, cwd: str, timeout: int, silence: float, report: Any) -> dic
         on_cell_execute=started,
         on_cell_executed=finished,
     )
+    client.widget_registry = {"@jupyter-widgets/output": {"OutputModel": _static_output_widget()}}
 
     def watchdog() -> None:
         cpu_before: float | None = None

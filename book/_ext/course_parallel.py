@@ -9,13 +9,15 @@ to ``os.cpu_count()`` processes at once (longest first), and stores them in the 
 exactly as myst-nb's ``cache`` mode would. myst-nb then finds every chapter cached.
 
 Each chapter runs in its own process (``course_execute.py``): one notebook client and one
-kernel per process, talking over IPC sockets. Two clients in threads of one process, as
-an earlier version ran them, now and then left a client waiting on a kernel that had
-already gone idle, until the 300 s cell timeout. A watchdog in each process fails a
-chapter whose kernel is idle and silent for ``COURSE_BOOK_SILENCE`` seconds (60 by
-default) while a cell is running, and the build stops with an error that names the
-chapter and the cell (the chapters that ran are cached). Any other failing chapter is
-left out of the cache, so myst-nb runs it again and reports the error where it always does.
+kernel per process, talking over IPC sockets, with an Output widget mimic that cannot lose
+the cell's reply (nbclient's own one, on a busy machine, left a chapter with a widget
+waiting on an idle kernel until the 300 s cell timeout: see ``course_execute.py``). A
+single changed chapter goes the same way, not through myst-nb's executor. A watchdog in
+each process fails a chapter whose kernel is idle and silent for ``COURSE_BOOK_SILENCE``
+seconds (60 by default) while a cell is running, and the build stops with an error that
+names the chapter and the cell (the chapters that ran are cached). Any other failing
+chapter is left out of the cache, so myst-nb runs it again and reports the error where it
+always does.
 
 Each kernel gets one intra-op thread (``OMP_NUM_THREADS=1``), which also makes the
 printed numbers independent of the machine's core count: a build on 2 cores and one on
@@ -142,8 +144,8 @@ def execute_pending(app: Sphinx) -> None:
     from jupyter_cache.base import CacheBundleIn
 
     pending = _pending(app)
-    if len(pending) < 2:
-        return  # nothing to run side by side: myst-nb executes it as usual
+    if not pending:
+        return
     cache = get_cache(nb_config.execution_cache_path or ".jupyter_cache")
     workers = min(len(pending), max(1, os.cpu_count() or 1))
     silence = float(os.environ.get("COURSE_BOOK_SILENCE", "60"))
@@ -154,7 +156,7 @@ def execute_pending(app: Sphinx) -> None:
         executed, outcome = run_chapter(path, notebook, nb_config.execution_timeout, silence)
         return path, executed, read_fmt, outcome
 
-    LOGGER.info(f"executing {len(pending)} chapters, {workers} at a time")
+    LOGGER.info(f"executing {len(pending)} chapter(s), {workers} at a time")
     silent = []
     with ThreadPoolExecutor(workers) as pool:  # threads only wait on child processes
         for path, executed, read_fmt, outcome in pool.map(run, pending):
