@@ -110,3 +110,65 @@ def test_music21_parses_the_cached_chorales_again_without_the_network(corpus, mo
     from music21 import environment
 
     assert environment.Environment()["autoDownload"] == "deny"
+
+
+# ------------------------------------------------------------- tunes and fair splits
+
+
+def _toy(name, soprano, lower=(55, 52, 48)):
+    """A chorale whose soprano plays ``soprano`` (one note per step) over held chords."""
+    T = len(soprano)
+    pitch = np.array([[s, *lower] for s in soprano], dtype=np.int64)
+    onset = np.ones((T, 4), dtype=bool)
+    return ch.Chorale(name, pitch, onset)
+
+
+def test_melody_intervals_ignore_transposition_and_holds():
+    tune = [60, 62, 64, 65, 67, 65, 64, 62, 60, 59, 60, 62, 64, 62]
+    c = _toy("a", tune)
+    up = _toy("b", [p + 5 for p in tune], lower=(60, 57, 53))
+    assert ch.melody_intervals(c) == ch.melody_intervals(up) == tuple(np.diff(tune[:13]))
+    held = ch.Chorale("c", c.pitch.repeat(2, axis=0), c.onset.repeat(2, axis=0))
+    held.onset[1::2] = False  # every note lasts two steps
+    assert ch.melody_intervals(held) == ch.melody_intervals(c)
+    assert ch.melody_intervals(c, n=3) == (2, 2, 1)
+
+
+def test_near_identical_allows_a_transposition_and_one_percent_of_cells():
+    rng = np.random.default_rng(0)
+    tune = list(rng.integers(60, 72, size=100))
+    a = _toy("a", tune)
+    b = _toy("b", [p - 3 for p in tune], lower=(52, 49, 45))  # a minor third lower
+    assert ch.near_identical(a, b) and ch.near_identical(b, a)
+    b.pitch[:4, 0] += 1  # 4 of 400 cells differ: 99% still agree
+    assert ch.near_identical(a, b)
+    b.pitch[4, 0] += 1  # 5 of 400 cells
+    assert not ch.near_identical(a, b)
+    longer = _toy("c", tune + tune[:2])  # 2 extra steps: 8 of 408 cells unmatched
+    assert not ch.near_identical(a, longer)
+    assert not ch.near_identical(a, _toy("d", list(rng.integers(60, 72, size=100))))
+
+
+def test_tune_groups_join_the_known_copies_and_harmonisations_of_a_tune(corpus):
+    groups = ch.tune_groups(corpus)
+    group_of = dict(zip([c.name for c in corpus], groups, strict=True))
+    # the same harmonisation under two numbers, bwv414 also transposed
+    for a, b in [("bwv62.6", "bwv274"), ("bwv158.4", "bwv279"), ("bwv414", "bwv253")]:
+        assert group_of[a] == group_of[b]
+    assert 250 < len(set(groups)) < 320  # many tunes were harmonised more than once
+    keys = [ch.melody_intervals(c) for c in corpus]
+    for i in range(len(corpus)):
+        for j in range(i):
+            if keys[i] == keys[j]:
+                assert groups[i] == groups[j]
+
+
+def test_split_by_tune_keeps_every_tune_in_one_part(corpus):
+    train, val, test = ch.split_by_tune(corpus, (0.8, 0.1, 0.1), seed=0)
+    assert len(train) + len(val) + len(test) == len(corpus)
+    assert 0.05 < len(val) / len(corpus) < 0.15 and 0.05 < len(test) / len(corpus) < 0.15
+    group_of = dict(zip([c.name for c in corpus], ch.tune_groups(corpus), strict=True))
+    tunes = [{group_of[c.name] for c in part} for part in (train, val, test)]
+    assert not tunes[0] & tunes[1] and not tunes[0] & tunes[2] and not tunes[1] & tunes[2]
+    again = ch.split_by_tune(corpus, (0.8, 0.1, 0.1), seed=0)
+    assert [c.name for c in again[2]] == [c.name for c in test]

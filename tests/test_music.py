@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from course_rnn import music
+from course_rnn.lm import NGramLM
 
 matplotlib.use("Agg")
 
@@ -173,3 +174,85 @@ def test_audio_html_has_a_visible_label_and_embedded_wav():
     assert "<audio controls" in html and "http" not in html
     data = html.split("base64,", 1)[1].split('"', 1)[0]
     assert base64.b64decode(data)[:4] == b"RIFF"
+
+
+# ------------------------------------------------------------------- count baselines
+
+
+def _sequences(seed=0, n=6, steps=30, vocab=9):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, vocab, size=4 * steps) for _ in range(n)]
+
+
+def test_pooled_voice_frequencies_are_the_unigram_baseline():
+    train, test = _sequences(0), _sequences(1)
+    pooled = music.VoiceFrequencies(9, voices=1).fit(train)
+    expected = music.unigram_nll(train, test, vocab_size=9)
+    assert np.concatenate([pooled.nll(s) for s in test]).mean() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("previous", [False, True])
+def test_voice_frequencies_nll_is_minus_log_of_probs(previous):
+    train = _sequences(2)
+    model = music.VoiceFrequencies(9, previous=previous).fit(train)
+    s = _sequences(3, n=1, steps=5)[0]
+    expected = [-np.log(model.probs(s[:t])[s[t]]) for t in range(1, len(s))]
+    np.testing.assert_allclose(model.nll(s), expected)
+    for t in range(12):
+        assert model.probs(s[:t]).sum() == pytest.approx(1.0)
+        assert np.all(model.probs(s[:t]) > 0)
+
+
+def test_voice_frequencies_keep_each_voice_and_its_previous_step_apart():
+    # voice v plays 2v and 2v + 1 in turn: each voice's next token follows from its last
+    steps = np.arange(40) % 2
+    seq = np.stack([2 * v + steps for v in range(4)], axis=1).reshape(-1)
+    per_voice = music.VoiceFrequencies(8).fit([seq])
+    per_step = music.VoiceFrequencies(8, previous=True).fit([seq])
+    assert per_voice.probs(seq[:5])[[2, 3]].sum() > 0.8  # voice 1 plays 2 or 3
+    assert per_step.probs(seq[:5])[3] > 0.9  # after its 2 comes its 3
+    assert per_step.nll(seq).mean() < per_voice.nll(seq).mean() < np.log(8)
+
+
+def test_voice_ngram_scores_tagged_tokens_and_samples_the_next_voice():
+    train = _sequences(4, vocab=6)
+    model = music.VoiceNGram(3, 6).fit(train)
+    s = _sequences(5, n=1, steps=4, vocab=6)[0]
+    tagged = s + 6 * (np.arange(len(s)) % 4)
+    reference = NGramLM(3, 24).fit(np.concatenate([model.tag(t) for t in train]))
+    np.testing.assert_allclose(model.nll(s), reference.nll(tagged))
+    np.testing.assert_allclose(model.nll(s, context=1), reference.nll(tagged, context=1))
+    for t in (0, 1, 5, 10):
+        p = model.probs(s[:t])
+        v = t % 4
+        raw = [reference.prob(tagged[:t], w + 6 * v) for w in range(6)]
+        np.testing.assert_allclose(p, np.array(raw) / sum(raw))
+        np.testing.assert_allclose(model.probs(s[:t]), p)  # cached: the same numbers
+        short = [reference.prob(tagged[max(0, t - 1) : t], w + 6 * v) for w in range(6)]
+        np.testing.assert_allclose(model.probs(s[:t], size=1), np.array(short) / sum(short))
+
+
+def test_sample_tokens_keeps_the_prefix_and_draws_from_probs():
+    certain = music.VoiceFrequencies(5).fit([np.array([1, 2, 3, 4] * 10)])
+    out = music.sample_tokens(certain.probs, [1, 2], steps=10, temperature=0.5, seed=0)
+    assert out.tolist() == [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]
+    rng = np.random.default_rng(0)
+    spread = music.VoiceFrequencies(9).fit([rng.integers(0, 9, size=400)])
+    a = music.sample_tokens(spread.probs, [0], steps=200, seed=3)
+    assert a.tolist() == music.sample_tokens(spread.probs, [0], steps=200, seed=3).tolist()
+    cold = music.sample_tokens(spread.probs, [0], steps=200, temperature=0.05, seed=3)
+    assert len(set(cold[1:].tolist())) < len(set(a[1:].tolist()))
+    with pytest.raises(ValueError):
+        music.sample_tokens(spread.probs, [0], steps=1, temperature=0)
+
+
+def test_token_nll_gives_every_token_of_mean_nll():
+    torch.manual_seed(4)
+    model = music.NoteLSTM(vocab_size=7, embed_size=4, hidden_size=8)
+    rng = np.random.default_rng(1)
+    sequences = [rng.integers(0, 7, size=n) for n in (9, 5, 13)]
+    per_token = music.token_nll(model, sequences, batch_size=2)
+    assert [len(c) for c in per_token] == [8, 4, 12]
+    assert np.concatenate(per_token).mean() == pytest.approx(
+        music.mean_nll(model, sequences), rel=1e-5
+    )

@@ -19,7 +19,7 @@ import base64
 import html
 import io
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -185,6 +185,176 @@ def unigram_nll(train: Sequence[np.ndarray], test: Sequence[np.ndarray], vocab_s
     log_p = np.log(counts / counts.sum())
     predicted = np.concatenate([np.asarray(s)[1:] for s in test])
     return float(-log_p[predicted].mean())
+
+
+def token_nll(
+    model: nn.Module, sequences: Sequence[np.ndarray], batch_size: int = 16
+) -> list[np.ndarray]:
+    """The NLL (nats) of every predicted token: one float64 array (L - 1,) per sequence.
+
+    As :func:`mean_nll` (whole sequences, a fresh state each), but token by token, so the
+    cost can be split by kind of token or by voice.
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(sequences), batch_size):
+            chunk = sequences[i : i + batch_size]
+            T = max(len(s) for s in chunk) - 1
+            x = np.zeros((len(chunk), T), dtype=np.int64)
+            y = np.full((len(chunk), T), IGNORE_INDEX, dtype=np.int64)
+            for j, s in enumerate(chunk):
+                x[j, : len(s) - 1] = s[:-1]
+                y[j, : len(s) - 1] = s[1:]
+            logits, _ = model(torch.as_tensor(x))  # (N, T, V)
+            nll = F.cross_entropy(
+                logits.transpose(1, 2),
+                torch.as_tensor(y),
+                ignore_index=IGNORE_INDEX,
+                reduction="none",
+            ).numpy()  # (N, T)
+            out += [nll[j, : len(s) - 1].astype(np.float64) for j, s in enumerate(chunk)]
+    model.train(was_training)
+    return out
+
+
+class VoiceFrequencies:
+    """A cheap baseline: each voice's token frequencies, optionally given its previous step.
+
+    Position t of a token sequence holds voice t mod ``voices`` (S, A, T, B). With
+    ``previous=False`` the next token's probability is its frequency among that voice's
+    training tokens (add-one smoothing): the model knows each voice's range and rhythm
+    and nothing else. With ``previous=True`` it is conditioned on the same voice's token
+    one step earlier, x_{t - voices} (Witten-Bell interpolation with the voice's
+    frequencies, as in :class:`course_rnn.lm.NGramLM`): it also knows how each voice
+    moves from one step to the next, but not what the other voices do.
+    """
+
+    def __init__(self, vocab_size: int, previous: bool = False, voices: int = 4):
+        self.vocab_size, self.previous, self.voices = int(vocab_size), bool(previous), int(voices)
+        self.p_voice = np.full((voices, vocab_size), 1.0 / vocab_size)  # P(x | voice)
+        self.p_step = np.tile(self.p_voice[:, None, :], (1, vocab_size, 1))  # P(x | voice, prev)
+
+    def fit(self, sequences: Sequence[np.ndarray]) -> VoiceFrequencies:
+        """Count every voice's tokens (and token pairs one step apart). Returns ``self``."""
+        V, K = self.vocab_size, self.voices
+        unigram = np.ones((K, V))  # add-one
+        pairs = np.zeros((K, V, V))  # [voice, previous token, token]
+        for s in sequences:
+            s = np.asarray(s, dtype=np.int64)
+            grid = s[: len(s) // K * K].reshape(-1, K)  # (steps, voices)
+            for v in range(K):
+                np.add.at(unigram[v], s[v::K], 1)
+                np.add.at(pairs[v], (grid[:-1, v], grid[1:, v]), 1)
+        self.p_voice = unigram / unigram.sum(axis=1, keepdims=True)
+        total = pairs.sum(axis=2, keepdims=True)  # c(h)
+        types = (pairs > 0).sum(axis=2, keepdims=True)  # u(h)
+        backoff = self.p_voice[:, None, :]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            step = (pairs + types * backoff) / (total + types)
+        self.p_step = np.where(total > 0, step, backoff)
+        return self
+
+    def probs(self, context: Sequence[int]) -> np.ndarray:
+        """float64 (V,): P(next token | the tokens so far); the sequence starts at a soprano."""
+        t = len(context)
+        v = t % self.voices
+        if self.previous and t >= self.voices:
+            return self.p_step[v, int(context[t - self.voices])]
+        return self.p_voice[v]
+
+    def nll(self, ids: Sequence[int]) -> np.ndarray:
+        """float64 (L-1,): -log P(x_t | the tokens before it) for t = 2..L, as NGramLM.nll."""
+        ids = np.asarray(ids, dtype=np.int64)
+        t = np.arange(1, len(ids))
+        v = t % self.voices
+        p = self.p_voice[v, ids[t]]
+        if self.previous:
+            later = t >= self.voices
+            tl = t[later]
+            p[later] = self.p_step[v[later], ids[tl - self.voices], ids[tl]]
+        return -np.log(p)
+
+
+class VoiceNGram:
+    """A Witten-Bell n-gram over note tokens that is told whose turn it is.
+
+    :class:`course_rnn.lm.NGramLM` reads plain tokens and must guess from its context
+    which voice comes next; :class:`NoteLSTM` is told. To give the n-gram the same
+    information, each token is tagged with its voice (id + V * voice, a vocabulary of
+    4V) before counting. :meth:`nll` scores the tagged token, so the little probability
+    the smoothing gives to other voices' tokens is lost (in the chorales about 0.03%, a
+    negligible cost); :meth:`probs` keeps the next voice's tokens and renormalises.
+    """
+
+    def __init__(self, order: int, vocab_size: int, voices: int = 4):
+        from course_rnn.lm import NGramLM
+
+        self.order, self.vocab_size, self.voices = int(order), int(vocab_size), int(voices)
+        self.lm = NGramLM(order, voices * vocab_size)
+        self._counts: dict[tuple[int, ...], np.ndarray] = {}  # (context..., voice) -> (V,)
+
+    def tag(self, ids: Sequence[int]) -> np.ndarray:
+        """int64 (L,): token id + V * (its voice), position t holding voice t mod 4."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return ids + self.vocab_size * (np.arange(len(ids)) % self.voices)
+
+    def fit(self, sequences: Sequence[np.ndarray]) -> VoiceNGram:
+        """Count the k-grams (k <= order) of all sequences, end to end. Returns ``self``."""
+        self.lm.fit(np.concatenate([self.tag(s) for s in sequences]))
+        self._counts.clear()
+        return self
+
+    def nll(self, ids: Sequence[int], context: int | None = None) -> np.ndarray:
+        """float64 (L-1,): -log P(x_t | at most ``context`` tokens before it), t = 2..L."""
+        return self.lm.nll(self.tag(ids), context=context)
+
+    def probs(self, context: Sequence[int], size: int | None = None) -> np.ndarray:
+        """float64 (V,): P(next token | the last ``size`` tokens of ``context``).
+
+        ``size`` defaults to order - 1. Only the next voice's tokens are kept, renormalised.
+        """
+        lm, V = self.lm, self.vocab_size
+        size = self.order - 1 if size is None else min(int(size), self.order - 1)
+        v = len(context) % self.voices
+        h = tuple(int(i) for i in self.tag(context)[len(context) - size :]) if size else ()
+        p = np.full(V, 1.0 / lm.vocab_size)  # below the unigram: uniform
+        for k in range(len(h) + 1):  # from the empty context up to the longest
+            ctx = h[len(h) - k :]
+            total = lm.context_total.get(ctx, 0)
+            if total:
+                counts = self._counts.get((*ctx, v))
+                if counts is None:  # c(ctx, w) for the next voice's tagged tokens w
+                    ids = range(v * V, (v + 1) * V)
+                    counts = np.array([lm.counts.get((*ctx, w), 0) for w in ids])
+                    self._counts[(*ctx, v)] = counts
+                types = lm.context_types[ctx]
+                p = (counts + types * p) / (total + types)
+        return p / p.sum()
+
+
+def sample_tokens(
+    probs: Callable[[Sequence[int]], np.ndarray],
+    prefix: Sequence[int],
+    steps: int,
+    temperature: float = 1.0,
+    seed: int | None = None,
+) -> np.ndarray:
+    """Continue ``prefix`` by ``steps`` tokens drawn from a count model: int64 (T0 + steps,).
+
+    ``probs(tokens_so_far)`` gives the next token's distribution (V,), e.g.
+    ``VoiceFrequencies.probs`` or ``VoiceNGram.probs``. As in
+    :meth:`NoteLSTM.generate`, the temperature divides the log-probabilities.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature: expected a positive number, got {temperature}")
+    rng = np.random.default_rng(seed)
+    tokens = [int(t) for t in prefix]
+    for _ in range(int(steps)):
+        p = np.asarray(probs(tokens), dtype=np.float64) ** (1.0 / temperature)
+        tokens.append(int(rng.choice(len(p), p=p / p.sum())))
+    return np.array(tokens, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------- notes

@@ -172,6 +172,72 @@ def split_chorales(
     return [chorales[i] for i in train], [chorales[i] for i in test]
 
 
+# ------------------------------------------------------------- tunes and fair splits
+
+
+def melody_intervals(chorale: Chorale, n: int = 12) -> tuple[int, ...]:
+    """The first ``n`` intervals (semitones) of the soprano's notes: a tune's fingerprint.
+
+    Bach harmonised many hymn tunes more than once, and a tune may appear in another
+    key; the intervals between its notes stay the same under transposition.
+    """
+    soprano = chorale.pitch[:, 0]
+    notes = soprano[chorale.onset[:, 0] & (soprano > 0)]
+    return tuple(int(d) for d in np.diff(notes[: n + 1]))
+
+
+def near_identical(a: Chorale, b: Chorale, threshold: float = 0.99) -> bool:
+    """True when ``b`` transposed by one interval matches ``a`` in >= ``threshold`` cells.
+
+    A cell is one voice at one step; it matches when both rest, or both sound with
+    pitches one transposition apart (a tie or a repeated note counts alike). Steps
+    that only the longer chorale has count as mismatches. The transposition is the
+    median pitch difference of the cells where both sound.
+    """
+    longest, T = max(len(a), len(b)), min(len(a), len(b))
+    allowed = (1.0 - threshold) * 4 * longest  # mismatched cells allowed
+    if 4 * (longest - T) > allowed:
+        return False
+    pa, pb = a.pitch[:T], b.pitch[:T]
+    both = (pa > 0) & (pb > 0)
+    if not both.any():
+        return False
+    shift = int(np.median(pa[both] - pb[both]))
+    same = np.where(both, pa == pb + shift, (pa == 0) & (pb == 0))
+    return int(np.count_nonzero(~same)) + 4 * (longest - T) <= allowed
+
+
+def tune_groups(chorales: list[Chorale], n: int = 12, threshold: float = 0.99) -> list[int]:
+    """One group id per chorale: the same tune (up to transposition) shares a group.
+
+    Two chorales share a group when their sopranos open with the same ``n`` intervals
+    (:func:`melody_intervals`) or when they are :func:`near_identical`, transitively.
+    """
+    from course_rnn.experiment import group_near_duplicates
+
+    return group_near_duplicates(
+        chorales,
+        key=lambda c: melody_intervals(c, n),
+        similar=lambda a, b: near_identical(a, b, threshold),
+    )
+
+
+def split_by_tune(
+    chorales: list[Chorale],
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+) -> tuple[list[Chorale], list[Chorale], list[Chorale]]:
+    """(train, validation, test) chorales with every tune in one part only.
+
+    Whole :func:`tune_groups` are dealt out by :func:`course_rnn.experiment.split_by_group`,
+    so no harmonisation of a test tune, in any key, is seen in training.
+    """
+    from course_rnn.experiment import split_by_group
+
+    split = split_by_group(tune_groups(chorales), fractions, seed=seed)
+    return tuple([chorales[i] for i in part] for part in (split.train, split.val, split.test))
+
+
 # ----------------------------------------------------------------------- parsing (music21)
 
 
