@@ -421,11 +421,20 @@ LAYOUT_JS = """
              .trim().split(/\\s+/).slice(0, 2).join('.') : '')
              + ' right edge ' + Math.round(el.getBoundingClientRect().right) + 'px');
   const box = article ? article.getBoundingClientRect() : null;
+  // Printed code cells (the code a reader is meant to read) that scroll sideways.
+  const code_scrolls = [...document.querySelectorAll('article .cell_input pre')]
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => {
+      const lines = pre.textContent.split('\n');
+      const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+      return longest.trim().slice(0, 80) + ' (' + longest.length + ' characters)';
+    });
   return {
     viewport_width: window.innerWidth,
     scroll_width: document.documentElement.scrollWidth,
     article_width: box ? Math.round(box.width) : 0,
     too_wide: outermost,
+    code_scrolls: code_scrolls,
   };
 }
 """

@@ -52,6 +52,19 @@ def test_page_fits_a_desktop_screen(content_path: str, visit: Callable[[str], Pa
         _check_png(shot, DESKTOP["height"])
 
 
+def test_printed_code_does_not_scroll_sideways_on_a_laptop(
+    content_path: str, visit: Callable[[str], PageVisit]
+) -> None:
+    """At 1280 px every printed code cell shows its whole width: the longest line of
+    each cell that scrolls sideways is named."""
+    seen = visit(content_path)
+    assert seen.layout is not None
+    wide = seen.layout["code_scrolls"]
+    assert wide == [], f"{content_path}: {len(wide)} printed code cells scroll sideways:\n" + (
+        "\n".join(wide)
+    )
+
+
 def test_page_fits_a_phone_screen(content_path: str, phone_visit: Callable[[str], dict]) -> None:
     layout = phone_visit(content_path)
     problems = layout_problems(layout, PHONE, "phone")
