@@ -117,6 +117,46 @@ def test_self_attention_encoder_ignores_padding_and_uses_positions():
     assert not torch.allclose(states[0], states[2], atol=1e-3)
 
 
+def test_self_attention_encoder_without_positions_is_blind_to_order():
+    torch.manual_seed(0)
+    enc = SelfAttentionEncoder(V_SRC, 8, num_heads=2, num_layers=2, positions=False).eval()
+    src = _src([5])
+    order = torch.tensor([3, 0, 4, 1, 2])
+    mem, shuffled = enc(src), enc(src[:, order])
+    torch.testing.assert_close(shuffled.states[0], mem.states[0, order])  # permuted alike
+    torch.testing.assert_close(shuffled.summary, mem.summary)
+
+
+def test_neighbours_give_each_position_its_neighbours_and_no_further():
+    torch.manual_seed(0)
+    enc = SelfAttentionEncoder(
+        V_SRC, 8, num_heads=2, num_layers=0, neighbours=3, positions=False
+    ).eval()
+    src = _src([6])
+    base = enc(src).states[0]
+    for far, near in ((4, 3), (0, 1)):  # positions 2 apart and 1 apart from position 2
+        for j, moved in ((far, False), (near, True)):
+            other = src.clone()
+            other[0, j] = 3 + (int(src[0, j]) - 2) % (V_SRC - 3)  # another symbol
+            changed = not torch.allclose(enc(other).states[0, 2], base[2])
+            assert changed == moved, (j, changed)
+    padded = enc(_src([4, 2], S=6))  # padding counts as zero, like no neighbour
+    alone = enc(_src([4, 2], S=6)[1:2, :2])
+    torch.testing.assert_close(padded.states[1, :2], alone.states[0])
+    with pytest.raises(ValueError, match="neighbours"):
+        SelfAttentionEncoder(V_SRC, 8, neighbours=2)
+
+
+def test_default_self_attention_encoder_is_unchanged_by_the_options():
+    torch.manual_seed(0)
+    plain = SelfAttentionEncoder(V_SRC, 8, num_heads=2, num_layers=1)
+    torch.manual_seed(0)
+    same = SelfAttentionEncoder(V_SRC, 8, num_heads=2, num_layers=1, neighbours=0)
+    assert plain.local is None and plain.positions
+    src = _src([5, 3])
+    torch.testing.assert_close(plain.eval()(src).states, same.eval()(src).states)
+
+
 def test_sinusoidal_positions_follow_vaswani():
     P = seq2seq.sinusoidal_positions(7, 6)
     pos, i = 5, 1
@@ -230,6 +270,49 @@ def test_beam_of_one_is_greedy_and_a_wider_beam_scores_at_least_as_well_here():
     assert torch.all(score4 >= score1 - 1e-5)
     with pytest.raises(ValueError):
         model.beam_search(src, max_len=5, beam_size=0)
+
+
+class _FixedEncoder(torch.nn.Module):
+    """One source position of zeros: the decoder below ignores it."""
+
+    context_size = 1
+
+    def forward(self, src):
+        N = len(src)
+        return Memory(torch.zeros(N, 1, 1), torch.zeros(N, 1), torch.ones(N, 1, dtype=bool))
+
+
+class _CountingDecoder(torch.nn.Module):
+    """Next-token probabilities that depend only on the step: the state counts steps.
+
+    First step: EOS 0.42, token 3 0.58. Later steps: EOS 0.7, token 3 0.3. So "<eos>"
+    (0.42) is more likely than "3 <eos>" (0.58 * 0.7 = 0.406): the sum of
+    log-probabilities prefers the shorter output.
+    """
+
+    def start(self, memory):
+        return torch.zeros(len(memory.summary), 1), None
+
+    def step(self, y_prev, state, memory, keys):
+        first = state[:, 0] == 0
+        probs = torch.full((len(state), 5), 1e-12)
+        probs[:, EOS] = torch.where(first, 0.42, 0.7)
+        probs[:, 3] = torch.where(first, 0.58, 0.3)
+        return probs.log(), state + 1, None
+
+
+def test_length_penalty_lets_a_longer_output_beat_a_shorter_one():
+    model = seq2seq.EncoderDecoder(_FixedEncoder(), _CountingDecoder())
+    src = torch.full((2, 1), 3)
+    short, score = model.beam_search(src, max_len=3, beam_size=2)
+    assert short[0].tolist() == [EOS, PAD, PAD]
+    assert score[0].item() == pytest.approx(math.log(0.42), abs=1e-6)
+    longer, score = model.beam_search(src, max_len=3, beam_size=2, length_penalty=0.6)
+    assert longer[0].tolist() == [3, EOS, PAD]  # -0.901 / (7/6)**0.6 > -0.868 / 1
+    assert score[0].item() == pytest.approx(math.log(0.58 * 0.7), abs=1e-6)  # not normalised
+    # with one beam there is nothing to rank: greedy, whatever the penalty
+    one, _ = model.beam_search(src, max_len=3, beam_size=1, length_penalty=0.6)
+    assert one[0].tolist() == [3, EOS, PAD]
 
 
 def test_exact_match_compares_up_to_eos():

@@ -128,8 +128,10 @@ class SelfAttentionLayer(nn.Module):
     """One Transformer encoder layer: multi-head self-attention, then a feed-forward net.
 
     Each sub-layer adds its output to its input (a residual connection) after a layer
-    norm of the input (the "pre-norm" arrangement, which trains without warm-up). The
-    attention weights of the last call are kept in ``self.weights`` (N, heads, S, S).
+    norm of the input: the "pre-norm" arrangement (Xiong et al. 2020), which trains
+    without a learning-rate warm-up. Vaswani et al. (2017) normalised after the addition
+    instead ("post-norm": ``x = norm(x + sublayer(x))``). The attention weights of the
+    last call are kept in ``self.weights`` (N, heads, S, S).
     """
 
     def __init__(self, size: int, num_heads: int, ff_size: int):
@@ -164,6 +166,12 @@ class SelfAttentionEncoder(nn.Module):
 
     No state is carried from one position to the next: all S positions of a layer are
     computed at once. ``summary`` is the mean of the annotations over the real tokens.
+
+    ``neighbours=w`` (an odd number, default 0: off) adds to each embedding a
+    convolution of width ``w`` over the embeddings around it (padding counts as zero),
+    so every position starts out knowing its ``(w - 1) / 2`` neighbours on each side,
+    as a recurrent encoder does; ``positions=False`` leaves out the position codes.
+    Both exist to test what the encoder needs.
     """
 
     def __init__(
@@ -173,20 +181,36 @@ class SelfAttentionEncoder(nn.Module):
         num_heads: int = 4,
         num_layers: int = 2,
         ff_size: int | None = None,
+        *,
+        neighbours: int = 0,
+        positions: bool = True,
     ):
         super().__init__()
+        if neighbours < 0 or (neighbours and neighbours % 2 == 0):
+            raise ValueError(f"neighbours: expected 0 or an odd width, got {neighbours}")
         self.context_size = hidden_size
+        self.positions = positions
         self.embed = nn.Embedding(vocab_size, hidden_size, padding_idx=PAD)
         self.layers = nn.ModuleList(
             SelfAttentionLayer(hidden_size, num_heads, ff_size or 2 * hidden_size)
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(hidden_size)
+        self.local = (
+            nn.Conv1d(hidden_size, hidden_size, neighbours, padding=neighbours // 2)
+            if neighbours
+            else None
+        )
 
     def forward(self, src: torch.Tensor) -> Memory:
         mask = src != PAD  # (N, S)
         S, size = src.shape[1], self.context_size
-        x = self.embed(src) + sinusoidal_positions(S, size, src.device)  # (N, S, C)
+        x = self.embed(src)  # (N, S, C), padding embeds to 0
+        if self.local is not None:  # each position + a mix of its neighbours
+            near = self.local(x.transpose(1, 2)).transpose(1, 2)  # (N, S, C)
+            x = x + near * mask[..., None]
+        if self.positions:
+            x = x + sinusoidal_positions(S, size, src.device)  # (N, S, C)
         for layer in self.layers:
             x = layer(x, mask)  # (N, S, C)
         states = self.norm(x) * mask[..., None]  # padding positions set to 0
@@ -202,7 +226,10 @@ class AdditiveAttention(nn.Module):
 
     ``e_{t,s} = v^T tanh(W_q s_{t-1} + W_k h_s)``; ``alpha_t = softmax(e_t)`` over the
     real positions; ``c_t = sum_s alpha_{t,s} h_s``. ``W_k h_s`` does not depend on t, so
-    :meth:`keys` computes it once per source.
+    :meth:`keys` computes it once per source. Luong, Pham & Manning (2015, "Effective
+    approaches to attention-based neural machine translation", arXiv:1508.04025) scored
+    with products instead: "dot" ``s_t^T h_s`` and "general" ``s_t^T W h_s``; the
+    Transformer's score (:class:`SelfAttentionLayer`) is a scaled dot product.
     """
 
     def __init__(self, query_size: int, context_size: int, attention_size: int):
@@ -366,7 +393,11 @@ class EncoderDecoder(nn.Module):
 
     @torch.no_grad()
     def beam_search(
-        self, src: torch.Tensor, max_len: int, beam_size: int = 4
+        self,
+        src: torch.Tensor,
+        max_len: int,
+        beam_size: int = 4,
+        length_penalty: float = 0.0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Keep the ``beam_size`` most likely prefixes at every step; return the best.
 
@@ -375,6 +406,12 @@ class EncoderDecoder(nn.Module):
         ``beam_size * V`` candidates are kept. A prefix that wrote ``EOS`` is finished: it
         is extended by ``PAD`` at no cost, so it competes with longer ones unchanged.
         ``beam_size=1`` is greedy decoding.
+
+        A sum of log-probabilities favours short outputs (every token adds a negative
+        term). With ``length_penalty=a > 0`` the kept prefixes are ranked at the end by
+        ``score / lp(L)``, ``lp(L) = ((5 + L) / 6) ** a`` with L the tokens up to and
+        including ``EOS`` (Wu et al. 2016, "Google's neural machine translation system",
+        arXiv:1609.08144, who used a = 0.6 to 0.7). ``a = 0`` ranks by the sum.
 
         Returns:
             tokens int64 (N, max_len) of the best finished (or longest) prefix, ``PAD``
@@ -407,8 +444,19 @@ class EncoderDecoder(nn.Module):
             if bool(done.all()):
                 break
         self.train(was_training)
-        best = tokens.view(N, K, -1)[:, 0]  # (N, steps)
-        return F.pad(best, (0, max_len - best.shape[1]), value=PAD), scores[:, 0]
+        tokens = tokens.view(N, K, -1)  # (N, K, steps), best score first
+        pick = torch.zeros(N, dtype=torch.long, device=src.device)
+        if length_penalty:
+            is_eos = tokens == EOS
+            length = torch.where(
+                is_eos.any(dim=2), is_eos.int().argmax(dim=2) + 1, tokens.shape[2]
+            )  # (N, K): tokens up to and including EOS
+            lp = ((5.0 + length) / 6.0) ** length_penalty
+            pick = (scores / lp).argmax(dim=1)  # (N,)
+        rows = torch.arange(N, device=src.device)
+        best = tokens[rows, pick]  # (N, steps)
+        best_scores = scores[rows, pick]  # (N,)
+        return F.pad(best, (0, max_len - best.shape[1]), value=PAD), best_scores
 
 
 def make_model(
@@ -422,17 +470,27 @@ def make_model(
     num_heads: int = 4,
     num_layers: int = 2,
     attention_size: int | None = None,
+    neighbours: int = 0,
+    positions: bool = True,
 ) -> EncoderDecoder:
     """An :class:`EncoderDecoder` with an ``"rnn"`` or ``"transformer"`` encoder.
 
     The decoder has ``hidden_size`` units and reads contexts of ``hidden_size``; with
     ``attention=False`` its context is the encoder's summary at every step. The additive
     attention's hidden layer has ``attention_size`` units (default ``hidden_size``).
+    ``neighbours`` and ``positions`` go to the :class:`SelfAttentionEncoder`.
     """
     if encoder == "rnn":
         enc = RNNEncoder(src_vocab_size, embedding_size, hidden_size)
     elif encoder == "transformer":
-        enc = SelfAttentionEncoder(src_vocab_size, hidden_size, num_heads, num_layers)
+        enc = SelfAttentionEncoder(
+            src_vocab_size,
+            hidden_size,
+            num_heads,
+            num_layers,
+            neighbours=neighbours,
+            positions=positions,
+        )
     else:
         raise ValueError(f"encoder: expected 'rnn' or 'transformer', got {encoder!r}")
     dec = Decoder(
