@@ -111,16 +111,27 @@ class StudentCodeError(Exception):
         self.remote_traceback = traceback
 
 
-_ERROR_CLASSES: dict[str, type] = {}
+def _student_class(base_cls: type) -> type | None:
+    """``Student<Base>``, a :class:`StudentCodeError` that is also a ``base_cls``, or None
+    when such an error cannot be made (a base with its own allocator or arguments)."""
+    cls = type(f"Student{base_cls.__name__}", (StudentCodeError, base_cls), {})
+    try:
+        StudentCodeError.__init__(cls.__new__(cls), "T", "probe")
+    except Exception:  # noqa: BLE001 - MemoryError, UnicodeDecodeError, ExceptionGroup ...
+        return None
+    return cls
+
+
 # The builtin exception classes a student error may also be an instance of, by name:
-# fixed at import, so a name the kernel sends is only ever looked up here.
+# fixed when this module is imported, so a name the kernel sends is only looked up here.
 BUILTIN_ERRORS: dict[str, type] = {
-    name: value
+    name: cls
     for name, value in vars(builtins).items()
     if isinstance(value, type)
     and issubclass(value, Exception)
     and not issubclass(value, StopIteration | StopAsyncIteration)
     and value is not Exception
+    and (cls := _student_class(value)) is not None
 }
 
 
@@ -128,15 +139,10 @@ def student_error(base: str, type_name: str, message: str, tb: str = "") -> Stud
     """A :class:`StudentCodeError` that is also an instance of the builtin ``base``.
 
     So a test can ``except ValueError`` around a call that must reject bad input. Only
-    the classes of :data:`BUILTIN_ERRORS` are used.
+    the classes of :data:`BUILTIN_ERRORS` are used; any other base gives a plain
+    :class:`StudentCodeError`.
     """
-    cls = StudentCodeError
-    base_cls = BUILTIN_ERRORS.get(base)
-    if base_cls is not None:
-        cls = _ERROR_CLASSES.get(base)
-        if cls is None:
-            cls = type(f"Student{base}", (StudentCodeError, base_cls), {})
-            _ERROR_CLASSES[base] = cls
+    cls = BUILTIN_ERRORS.get(base, StudentCodeError)
     err = cls.__new__(cls)
     StudentCodeError.__init__(err, type_name, message, tb)
     return err
