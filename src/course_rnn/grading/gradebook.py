@@ -195,9 +195,18 @@ def record_student(
     (grade_id -> the student's source of answer cells). Test
     cells get ``auto_score``; an unchanged or missing manually graded answer gets 0 and
     "No response." (as nbgrader does); other manual answers are left for the formgrader.
-    Manual scores already given are kept. ``gb`` is an open nbgrader ``Gradebook``.
+    Manual scores already given are kept, and so is the formgrader's "graded" mark
+    (``needs_manual_grade`` false): a regrade of the same submission (same timestamp,
+    same automatic score) does not list hand-scored answers as ungraded again; a new
+    submission time or a changed automatic score asks for a review, as nbgrader's
+    autograde does. ``gb`` is an open nbgrader ``Gradebook``.
     """
     gb.update_or_create_student(student_id)
+    try:
+        before = gb.find_submission(info.name, student_id).timestamp
+        resubmitted = before != timestamp
+    except MissingEntry:
+        resubmitted = True
     with warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy's autoflush warnings (harmless).
         warnings.simplefilter("ignore", SAWarning)
@@ -210,6 +219,9 @@ def record_student(
             student_source = answers.get(cell.grade_id)
             if cell.scoring in ("test", "manual", "task"):
                 grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
+                # Graded by hand and marked done in the formgrader (it clears the flag).
+                reviewed = grade.manual_score is not None and not grade.needs_manual_grade
+                previous = grade.auto_score
                 if cell.scoring == "test":
                     got = points.get(cell.grade_id, 0.0)
                     grade.auto_score = min(max(got, 0.0), cell.max_points)
@@ -217,7 +229,12 @@ def record_student(
                     grade.auto_score = 0.0
                 else:
                     grade.auto_score = None
-                grade.needs_manual_grade = (
+                # nbgrader's autograde rule: a manual score or no automatic score needs a
+                # person. A regrade of the same submission keeps the instructor's work:
+                # what was reviewed stays reviewed unless the submission (its time) or
+                # the automatic score changed.
+                kept = reviewed and not resubmitted and grade.auto_score == previous
+                grade.needs_manual_grade = not kept and (
                     grade.manual_score is not None or grade.auto_score is None
                 )
             if cell.scoring in ("manual", "task", "answer"):
