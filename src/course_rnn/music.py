@@ -5,7 +5,11 @@ step by step, each voice at each step a pitch that starts, a hold or a rest.
 
 - :class:`NoteLSTM` predicts the next token from the tokens so far (a language model
   over notes) and samples new music with :meth:`NoteLSTM.generate`.
-- :func:`mean_nll` measures it: the negative log-likelihood per token on whole pieces.
+- :func:`mean_nll` measures it: the negative log-likelihood per token on whole pieces;
+  :func:`token_nll` gives the cost of every token, to split it by kind or voice.
+- Count baselines to measure it against: :class:`VoiceFrequencies` (each voice's token
+  frequencies, optionally given the voice's previous step) and :class:`VoiceNGram` (a
+  Witten-Bell n-gram told whose turn it is); :func:`sample_tokens` composes with them.
 - :func:`note_list`, :func:`piano_roll` draw a grid of pitches as horizontal bars.
 - :func:`synthesize` turns the grid into sound with numpy (a few harmonics per note, no
   sound font), :func:`wav_bytes` into a 16-bit WAV file in memory, and

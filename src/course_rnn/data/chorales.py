@@ -7,6 +7,11 @@ on) or ``REST``. :func:`to_tokens` reads the grid step by step and, within a ste
 by voice (S, A, T, B), which gives one sequence of 4T note tokens: a language for a
 next-token model, with a vocabulary of a few dozen words.
 
+Bach harmonised many hymn tunes more than once, sometimes in another key, so a fair
+test holds out whole tunes: :func:`tune_groups` groups the chorales by tune (the
+soprano's opening intervals, or near-identical grids up to transposition) and
+:func:`split_by_tune` deals out whole groups to train, validation and test.
+
 Provenance: the Bach chorales in the core corpus of music21 (``music21.corpus``,
 ``bach/bwv*.mxl``, ``.xml`` and ``.krn``: 413 score files, found through
 ``music21.corpus.getComposer``). Kept: the 409 with parts named Soprano, Alto, Tenor and
