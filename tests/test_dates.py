@@ -39,6 +39,18 @@ def test_pairs_are_seeded_and_targets_are_the_iso_dates():
         assert dates.FIRST_DATE <= d <= dates.LAST_DATE and len(t) == 10
 
 
+def test_a_split_by_day_keeps_every_format_of_a_day_in_one_part():
+    from course_rnn.experiment import group_near_duplicates, split_by_group
+
+    sources, targets = dates.date_pairs(3000, seed=0)
+    assert len(set(targets)) < len(targets)  # some days are drawn twice
+    assert len(set(sources)) > len(set(targets))  # ... in two formats
+    split = split_by_group(group_near_duplicates(targets, key=str), seed=0)
+    days = [{targets[i] for i in part} for part in (split.train, split.val, split.test)]
+    assert not days[0] & days[1] and not days[0] & days[2] and not days[1] & days[2]
+    assert sum(split.sizes()) == len(targets)
+
+
 def test_formats_span_locales_and_sources_vary_in_length():
     sources, _ = dates.date_pairs(4000, seed=0)
     lengths = np.array([len(s) for s in sources])

@@ -129,6 +129,12 @@ def date_pairs(
     Returns:
         ``sources``: the dates as written (``"3 mars 2021"``); ``targets``: the same dates
         in ISO 8601 (``"2021-03-03"``), always 10 characters.
+
+    A day can be drawn more than once, in two formats ("3 mars 2021" and "03.03.21"):
+    different strings with one answer. To keep such near-duplicates out of two parts of
+    a split, group the pairs by day, e.g.
+    ``split_by_group(group_near_duplicates(targets, key=str))`` from
+    :mod:`course_rnn.experiment`.
     """
     if int(n) != n or n < 1:
         raise ValueError(f"n: expected a positive integer, got {n!r}")
