@@ -149,3 +149,17 @@ def test_a_chapter_with_widgets_keeps_their_state_for_the_page(tmp_path):
     state = executed.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
     recorded = [m["state"].get("outputs") for m in state.values() if m["state"].get("outputs")]
     assert recorded and recorded[0][0]["data"]["text/html"] == "<b>3</b>"
+
+
+def test_an_executed_chapter_keeps_the_cache_key_of_its_source(tmp_path):
+    """myst-nb finds a chapter in the execution cache by a hash of its code cells and
+    their metadata: the executed notebook must hash as its source does, or every chapter
+    would run twice (once here, once more by myst-nb)."""
+    from jupyter_cache import get_cache
+
+    nb = _notebook("x = 1", "print(x)")
+    nb.cells[1].metadata["tags"] = ["remove-input"]
+    executed, outcome = parallel.run_chapter(tmp_path / "ch.md", nb, 60, 30)
+    assert outcome["error"] is None, outcome
+    cache = get_cache(tmp_path / "cache")
+    assert cache.create_hashed_notebook(executed)[1] == cache.create_hashed_notebook(nb)[1]

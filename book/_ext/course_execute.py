@@ -105,6 +105,7 @@ def execute(nb: Any, cwd: str, timeout: int, silence: float, report: Any) -> dic
         nb,
         timeout=timeout,
         allow_errors=False,
+        record_timing=False,  # cell metadata is part of jupyter-cache's key: leave it as read
         config=config,
         resources={"metadata": {"path": cwd}},
         on_cell_execute=started,
