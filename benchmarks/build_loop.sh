@@ -24,7 +24,13 @@ for run in $(seq 1 "$RUNS"); do
   end=$(date +%s.%N)
   printf 'build %d: %.1f s (load %s at start)\n' "$run" "$(echo "$end - $start" | bc)" "$load"
   grep -oE "executed [0-9a-z_]+\.md in [0-9.]+ s" "$work/build.$run.log" \
-    | awk -v r="$run" '{print r "\t" $2 "\t" $4}' >>"$work/chapters.tsv"
+    | awk -v r="$run" '{print r "\t" $2 "\t" $4}' | tee -a "$work/chapters.tsv"
+  # myst-nb executing a chapter itself means the parallel run missed the cache
+  if grep -q "Executing notebook" "$work/build.$run.log"; then
+    echo "build $run: myst-nb executed chapters again:" >&2
+    grep "Executing notebook" "$work/build.$run.log" >&2
+    exit 1
+  fi
 done
 
 echo "each chapter alone:"
