@@ -76,6 +76,24 @@ def test_relu_gradient_never_exceeds_the_linear_one():
     assert relu[-1] == pytest.approx(1.0) and np.all(relu <= 1.0 + 1e-12)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_relu_keeps_the_gradient_with_the_identity_but_not_a_random_orthogonal(seed):
+    """Chapter 5's IRNN point: same rho = sigma_1 = 1, very different gradients."""
+    identity = analysis.recurrence_gradient_norms(np.eye(H), T, "relu", seed=seed)
+    W = analysis.matrix_with_spectral_radius(H, 1.0, seed=seed)
+    orthogonal = analysis.recurrence_gradient_norms(W, T, "relu", seed=seed)
+    assert 0.3 < identity[T - 1 - 150] < 1.0
+    assert orthogonal[T - 1 - 150] < 1e-15
+
+
+def test_relu_jacobian_products_of_the_identity_never_grow():
+    """With W_hh = I each Jacobian is diag(f'), zeros and ones: every product has
+    spectral norm at most 1."""
+    J = analysis.recurrence_jacobians(np.eye(H), T, "relu", seed=0)
+    assert set(np.unique(J)) <= {0.0, 1.0}
+    assert analysis.jacobian_product_norms(J).max() <= 1.0
+
+
 def test_recurrence_gradient_matches_the_jacobian_product():
     """Independent route: dL/dh_{T-k} = (J_T ... J_{T-k+1})^T v from explicit Jacobians."""
     W = analysis.matrix_with_spectral_radius(8, 1.2, kind="gaussian", seed=2)
