@@ -78,3 +78,75 @@ def test_a_regrade_keeps_the_formgraders_graded_answers_graded(tmp_path: Path) -
         record_student(gb, info, "amy", later, _outcome("amy", add_passes=True))
         assert gb.find_grade("explain", "tiny", "tiny", "amy").needs_manual_grade
         assert gb.find_grade("test_add", "tiny", "tiny", "amy").needs_manual_grade
+
+
+# ------------------------------------------------------------ 1. the feedback page
+@pytest.fixture()
+def graded_by_hand(tmp_path: Path) -> dict:
+    """amy: late by 30 hours (10%/day: 20%), test_add failed, the written answer
+    graded in the formgrader, with comments on it and on her add answer."""
+    from nbgrader.api import Gradebook
+
+    from course_rnn.grading.feedback import write_feedback
+    from course_rnn.grading.gradebook import (
+        apply_late_penalties,
+        record_student,
+        register_assignment,
+        student_scores,
+    )
+    from course_rnn.grading.late import parse_penalty
+
+    db = f"sqlite:///{tmp_path}/gb.db"
+    due = datetime(2026, 3, 1, 12, 0)
+    info = register_assignment(db, "tiny", {"tiny": TINY_SOURCE}, duedate=due)
+    outcomes = {"amy": _outcome("amy", add_passes=False), "ben": _outcome("ben")}
+    with Gradebook(db) as gb:
+        record_student(gb, info, "amy", datetime(2026, 3, 2, 18, 0), outcomes["amy"])
+        record_student(gb, info, "ben", due, outcomes["ben"])
+        grade = gb.find_grade("explain", "tiny", "tiny", "amy")
+        grade.manual_score, grade.needs_manual_grade = 1.0, False
+        gb.find_comment(
+            "explain", "tiny", "tiny", "amy"
+        ).manual_comment = "Good. <script>top.__pwned=1</script>\nName the sign rule."
+        gb.find_comment("add_answer", "tiny", "tiny", "amy").manual_comment = "Check the operator."
+        gb.db.commit()
+        policy = parse_penalty("10%/day")
+        apply_late_penalties(gb, "tiny", ["amy", "ben"], policy)
+        scores = {s: student_scores(gb, info, s) for s in outcomes}
+    out = tmp_path / "feedback"
+    assert write_feedback(out, info, {"tiny": TINY_SOURCE}, outcomes, scores, policy) == {}
+    return {
+        "amy": (out / "amy" / "tiny" / "tiny.html").read_text(),
+        "ben": (out / "ben" / "tiny" / "tiny.html").read_text(),
+        "folder": out,
+    }
+
+
+def test_feedback_shows_the_final_score_first_then_how_it_was_made(graded_by_hand) -> None:
+    amy = graded_by_hand["amy"]
+    # 2 (square) + 0 (add) + 1 (written) = 3 of 6; two started days late: 20% = 0.6.
+    assert "Your score: 2.4 / 6" in amy
+    assert amy.index("Your score: 2.4 / 6") < amy.index("3 points earned")
+    assert "minus 0.6 points late penalty" in amy and "30.0 hours" in amy
+    assert "count once" not in amy  # nothing is waiting for a person
+    assert "tiny / tiny" not in amy and "<title>Feedback on tiny for amy</title>" in amy
+    ben = graded_by_hand["ben"]  # on time, written answer not graded yet
+    assert "Your score so far: 5 / 6" in ben and "still to be graded" in ben
+    assert "late penalty" not in ben
+
+
+def test_feedback_names_questions_shows_the_failed_answer_and_the_comments(
+    graded_by_hand,
+) -> None:
+    amy = graded_by_hand["amy"]
+    assert '<th scope="row">Tiny assignment' in amy  # the section's title, as check shows
+    row = amy[amy.index('<code class="id">test_add</code>') :]
+    row = row[: row.index("</tr>")]
+    assert "Your answer:" in row and "return a - b  # mine" in row  # her own code
+    assert "Check the operator." in row  # the comment on her add answer, beside it
+    square = amy[amy.index('<code class="id">test_square</code>') :]
+    assert "Your answer:" not in square[: square.index("</tr>")]  # passed: no code shown
+    explain = amy[amy.index('<code class="id">explain</code>') :]
+    explain = explain[: explain.index("</tr>")]
+    assert "Name the sign rule." in explain
+    assert "<script>" not in amy and "&lt;script&gt;" in explain  # the comment is text

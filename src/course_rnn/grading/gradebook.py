@@ -277,7 +277,8 @@ def student_scores(gb: Gradebook, info: AssignmentInfo, student_id: str) -> dict
     Returns ``{"score", "max_score", "penalty", "seconds_late", "timestamp",
     "notebooks": {name: {grade_id: {"score", "max_score", "needs_manual_grade",
     "pending"}}}}``; ``pending`` means not scored yet (a written answer to grade by hand),
-    and then ``score`` is None.
+    and then ``score`` is None. ``"comments"`` holds, per notebook, the comments written
+    in the formgrader (grade_id -> text; answer cells, written answers and tasks).
     """
     submission = gb.find_submission(info.name, student_id)
     out = {
@@ -287,10 +288,19 @@ def student_scores(gb: Gradebook, info: AssignmentInfo, student_id: str) -> dict
         "seconds_late": float(submission.total_seconds_late),
         "timestamp": submission.timestamp,
         "notebooks": {},
+        "comments": {},
     }
     for name, cells in info.notebooks.items():
         per_cell = {}
+        comments = {}
         for cell in cells:
+            if cell.scoring in ("manual", "task", "answer"):
+                try:
+                    comment = gb.find_comment(cell.grade_id, name, info.name, student_id)
+                except MissingEntry:
+                    comment = None
+                if comment is not None and (comment.manual_comment or "").strip():
+                    comments[cell.grade_id] = comment.manual_comment
             if cell.scoring == "answer":
                 continue
             grade = gb.find_grade(cell.grade_id, name, info.name, student_id)
@@ -302,6 +312,7 @@ def student_scores(gb: Gradebook, info: AssignmentInfo, student_id: str) -> dict
                 "pending": pending,
             }
         out["notebooks"][name] = per_cell
+        out["comments"][name] = comments
     return out
 
 
