@@ -1,0 +1,250 @@
+"""The exercises' visible tests: they cannot be copied, nor fooled by a notebook's globals,
+and the mistakes they exist for fail them through the real harness.
+
+- No visible test cell carries a reference computation of an answer: a visible test
+  (its text without the hidden-test blocks) shares no long run of normalised tokens with
+  any answer cell (the matcher of tests/test_book.py, which keeps chapters from printing
+  answers). References live in the hidden tests; visible tests compare with library
+  functions, stored values or properties.
+- A visible test's sizes differ from the notebook's globals: an answer rewritten to read
+  a global (``H``, ``T``, ``MAX_LEN``) instead of its argument's size fails a visible test.
+- A mistake a visible test exists for fails that test under ``course-rnn check`` (the
+  harness that calls student code through the sandbox's proxy), not only in a plain
+  kernel: arguments reach student functions as copies there, so a test of an in-place
+  effect must observe it where it happens.
+
+The last two plant a change in a copy of the solution notebook and run
+:func:`course_rnn.check.check_notebook` on it, with one warm runner for all cases.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+from test_book import MIN_SHARED_TOKENS, shared_code
+
+from course_rnn.check import check_notebook, strip_hidden_tests
+from course_rnn.release import available_assignments
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENTS = available_assignments(ROOT)
+
+
+def _meta(cell: nbformat.NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def _is_test(cell: nbformat.NotebookNode) -> bool:
+    meta = _meta(cell)
+    return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def _answer_code(cell: nbformat.NotebookNode) -> str:
+    lines, inside = [], False
+    for line in cell.source.splitlines():
+        if "### BEGIN SOLUTION" in line:
+            inside = True
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return textwrap.dedent("\n".join(lines))
+
+
+# Seeding a generator is set-up, not an answer: such lines are left out on both sides.
+_SEEDING = re.compile(r"^\s*(torch\.manual_seed|np\.random\.seed)\([^()]*\)\s*$", re.M)
+
+
+def copied_answers(solutions: Path, name: str) -> list[str]:
+    """Runs of an answer (of any assignment under ``solutions``) in a visible test of
+    ``name``: 'test id <- answer id: tokens' for each."""
+    answers = []
+    for path in sorted(solutions.glob("*/*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code" and _meta(cell).get("solution"):
+                answers.append((f"{path.stem}/{_meta(cell)['grade_id']}", _answer_code(cell)))
+    nb = nbformat.read(solutions / name / f"{name}.ipynb", as_version=4)
+    found = []
+    for cell in filter(_is_test, nb.cells):
+        visible = _SEEDING.sub("", strip_hidden_tests(cell.source))
+        for answer_id, code in answers:
+            for run in shared_code(_SEEDING.sub("", code), [visible], MIN_SHARED_TOKENS):
+                found.append(f"{_meta(cell)['grade_id']} <- {answer_id}: {run[:160]}")
+    return found
+
+
+# Visible tests of assignments whose sources are another maintainer's: what is left to do.
+LEFT_TO_DO = {
+    "02_rnn_forward": "test_rnn_cell_forward computes the pre-activation of the answer "
+    "(x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) to build its mistake values",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=LEFT_TO_DO[n], strict=True))
+        if n in LEFT_TO_DO
+        else n
+        for n in ASSIGNMENTS
+    ],
+)
+def test_no_visible_test_contains_an_answer(name):
+    found = copied_answers(ROOT / "solutions", name)
+    assert not found, (
+        f"{name}: a visible test shares {MIN_SHARED_TOKENS}+ normalised tokens with an "
+        "answer; compare with stored values or properties and move the reference into the "
+        "hidden tests:\n" + "\n".join(found)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Planted changes, run through course-rnn check
+# ---------------------------------------------------------------------------------------
+# (assignment, answer cell, text, replacement, visible tests that must fail, words one of
+# their messages must contain or None)
+GLOBAL_READERS = {
+    # Notebook globals: N, T, D, H = 2, 6, 3, 4.
+    "04-backward-starts-from-N-H": (
+        "04_bptt",
+        "rnn_backward",
+        "from_later = np.zeros_like(hs[:, 0])",
+        "from_later = np.zeros((N, H))",
+        {"test_rnn_backward"},
+        None,
+    ),
+    "04-truncation-reads-T": (
+        "04_bptt",
+        "truncated_bptt",
+        "for start in range(0, x.shape[1], k):",
+        "for start in range(0, T, k):",
+        {"test_truncated_bptt"},
+        None,
+    ),
+    # Notebook globals: N, T, D, H = 2, 5, 3, 4.
+    "06-lstm-step-reads-H": (
+        "06_lstm_gru",
+        "lstm_cell_forward",
+        "a_i, a_f, a_g, a_o = np.split(a, 4, axis=1)  # each (N, H)",
+        "a_i, a_f, a_g, a_o = (a[:, k * H : (k + 1) * H] for k in range(4))",
+        {"test_lstm_cell_forward", "test_lstm_forward"},
+        None,
+    ),
+    "06-gru-step-reads-H": (
+        "06_lstm_gru",
+        "gru_cell_forward",
+        "h_r, h_z, h_n = np.split(gh, 3, axis=1)",
+        "h_r, h_z, h_n = gh[:, :H], gh[:, H : 2 * H], gh[:, 2 * H :]",
+        {"test_gru_cell_forward", "test_gru_forward", "test_bidirectional_gru"},
+        None,
+    ),
+    "06-gru-sequence-reads-T": (
+        "06_lstm_gru",
+        "gru_forward",
+        "for t in range(x.shape[1]):",
+        "for t in range(T):",
+        {"test_gru_forward", "test_bidirectional_gru"},
+        None,
+    ),
+    # Notebook globals: V = 29.
+    "08-loss-reads-V": (
+        "08_language_model",
+        "masked_cross_entropy",
+        "log_probs = torch.log_softmax(logits, dim=-1)  # (N, T, V)",
+        "log_probs = torch.log_softmax(logits.reshape(-1, V), dim=-1).reshape(logits.shape)",
+        {"test_masked_cross_entropy", "test_perplexity"},
+        None,
+    ),
+    # Notebook globals: V, MAX_LEN = 11, 12.
+    "09-prediction-reads-MAX_LEN": (
+        "09_seq2seq_attention",
+        "train_attention",
+        "src.to(device), src.shape[1] + 1)",
+        "src.to(device), MAX_LEN + 1)",
+        {"test_attention_beats_plain"},
+        None,
+    ),
+}
+
+COMMON_MISTAKES = {
+    "04-numerical-gradient-leaves-x-changed": (
+        "04_bptt",
+        "numerical_gradient",
+        "        x[index] = saved\n",
+        "",
+        {"test_numerical_gradient"},
+        "changed the array",
+    ),
+    "05-max-before-abs": (
+        "05_gradients",
+        "spectral_radius",
+        "np.max(np.abs(np.linalg.eigvals(W)))",
+        "np.abs(np.max(np.linalg.eigvals(W)))",
+        {"test_spectral_radius"},
+        "before the max",
+    ),
+    "01-vocabulary-of-characters": (
+        "01_order_matters",
+        "build_vocab",
+        "for word in sentence.split()}",
+        'for word in sentence.replace(" ", "")}',
+        {"test_build_vocab"},
+        "characters",
+    ),
+}
+
+
+def planted(source: Path, answer_id: str, old: str, new: str) -> nbformat.NotebookNode:
+    nb = nbformat.read(source, as_version=4)
+    (cell,) = [c for c in nb.cells if _meta(c).get("grade_id") == answer_id]
+    assert cell.source.count(old) == 1, f"{answer_id}: the planted change no longer applies"
+    cell.source = cell.source.replace(old, new)
+    return nb
+
+
+@pytest.fixture(scope="module")
+def runner():
+    from course_rnn.grading.executor import Limits, TrustedRunner
+
+    with TrustedRunner(Limits()) as warm:
+        yield warm
+
+
+def failed_visible_tests(nb: nbformat.NotebookNode, folder: Path, runner) -> dict[str, str]:
+    """{grade id: message} of the visible tests that fail under course-rnn check."""
+    path = folder / "student.ipynb"
+    nbformat.write(nb, path)
+    report = check_notebook(path, runner=runner)
+    return {q.grade_id: q.message for q in report.tests if q.passed is False}
+
+
+def _expect_failures(case: tuple, tmp_path: Path, runner, solutions: Path = ROOT / "solutions"):
+    name, answer_id, old, new, failing, words = case
+    source = solutions / name / f"{name}.ipynb"
+    failed = failed_visible_tests(planted(source, answer_id, old, new), tmp_path, runner)
+    assert failing <= set(failed), (
+        f"{name}: with {new.strip()!r} in {answer_id}, visible tests "
+        f"{sorted(failing - set(failed))} still pass (failed: {sorted(failed)})"
+    )
+    if words:
+        messages = " ".join(failed[t] for t in failing)
+        assert words in messages, f"{name}: no message says {words!r}: {messages[:600]}"
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(GLOBAL_READERS), ids=list(GLOBAL_READERS))
+def test_an_answer_reading_a_global_fails_a_visible_test(case, tmp_path, runner):
+    """The visible tests' sizes differ from the notebook's own sizes."""
+    _expect_failures(GLOBAL_READERS[case], tmp_path, runner)
+
+
+@pytest.mark.grading
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(COMMON_MISTAKES), ids=list(COMMON_MISTAKES))
+def test_a_common_mistake_fails_a_visible_test_under_check(case, tmp_path, runner):
+    _expect_failures(COMMON_MISTAKES[case], tmp_path, runner)
