@@ -150,3 +150,85 @@ def test_feedback_names_questions_shows_the_failed_answer_and_the_comments(
     explain = explain[: explain.index("</tr>")]
     assert "Name the sign rule." in explain
     assert "<script>" not in amy and "&lt;script&gt;" in explain  # the comment is text
+
+
+# ------------------------------------------------------------ 2. the class report
+def test_report_groups_failures_by_diagnosis_and_counts_blank_apart(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from course_rnn.grading.gradebook import register_assignment
+    from course_rnn.grading.late import parse_penalty
+    from course_rnn.grading.report import attention_lines, write_report
+    from course_rnn.grading.results import NotebookOutcome, StudentOutcome
+
+    info = register_assignment(f"sqlite:///{tmp_path}/gb.db", "tiny", {"tiny": TINY_SOURCE})
+    outcomes = {s: _outcome(s, add_passes=False) for s in ("amy", "ben", "cy")}
+    outcomes["dee"] = _outcome("dee")
+    odd = _outcome("eve", add_passes=False)
+    odd.notebooks["tiny"].tests[1].message = "add(2, 3) should be 5, got 7"
+    outcomes["eve"] = odd
+    released = {c.grade_id: c.released for c in info.notebooks["tiny"]}
+    blank = _outcome("fay", add_passes=False)
+    blank.notebooks["tiny"].answers = {k: released[k] for k in blank.notebooks["tiny"].answers}
+    outcomes["fay"] = blank
+    outcomes["gus"] = StudentOutcome(
+        "gus",
+        {
+            "tiny": NotebookOutcome(
+                problems=["submission is not valid notebook JSON (x); graded as empty"]
+            )
+        },
+    )
+    scores = {
+        s: {"score": 5.0, "penalty": 0.0, "seconds_late": 0.0, "notebooks": {"tiny": {}}}
+        for s in outcomes
+    }
+    scores["ben"].update(seconds_late=7200.0, penalty=0.5)
+    scores["cy"]["notebooks"]["tiny"] = {"explain": {"pending": True}}
+    summary = SimpleNamespace(problems={}, notes={}, rejected=[], lms=[])
+    write_report(
+        tmp_path,
+        info,
+        outcomes,
+        scores,
+        summary,
+        parse_penalty("none"),
+        sources={"tiny": TINY_SOURCE},
+    )
+    report = (tmp_path / "report.md").read_text()
+    # five answered submissions in the pass rates; blank fay and unreadable gus apart
+    assert "| `tiny/test_add` | 20% |" in report and "| `tiny/test_square` | 100% |" in report
+    assert "Blank: fay." in report and "Unreadable or missing: gus." in report
+    assert (
+        "| `tiny/test_add` | Tiny assignment | 3 | did you subtract instead of add? "
+        "| amy, ben, cy |" in report
+    )
+    assert "| 1 | no known mistake recognised" in report and "| eve |" in report
+    lines = attention_lines(summary)
+    assert any("late" in line and "ben (2.0 h, -0.5)" in line for line in lines)
+    assert any("awaiting grading" in line and "cy" in line for line in lines)
+    assert not any("warning" in line for line in lines)
+    summary.lms = [SimpleNamespace(path=tmp_path / "canvas_grades.csv")]
+    warning = [line for line in attention_lines(summary) if line.startswith("warning")]
+    assert warning and "canvas_grades.csv" in warning[0]
+    assert "any LMS import file" in report  # the report says so too
+
+
+def test_score_histogram_counts_whole_students(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from course_rnn.grading import report
+
+    saved = {}
+    original = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        saved["ticks"] = fig.axes[0].get_yticks()
+        return original(fig, *args, **kwargs)
+
+    Figure.savefig = keep
+    try:
+        report._histogram(tmp_path / "h.png", [1.0, 2.0, 5.5], 6.0)
+    finally:
+        Figure.savefig = original
+    assert all(float(t).is_integer() for t in saved["ticks"])

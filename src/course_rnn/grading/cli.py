@@ -183,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
             scheduler=(args.scheduler or "").strip() or None,
         )
         summary = run_grading(grade_run)
+        if not summary.interrupted:
+            from course_rnn.grading.report import attention_lines
+
+            for line in attention_lines(summary):
+                print(line)
     except (ValueError, FileNotFoundError) as exc:
         # One line whatever the message holds (a path or a roster cell with a line break).
         print(f"course-rnn grade: {one_line(exc, 2000)}", file=sys.stderr)

@@ -12,16 +12,31 @@ student code escaped with ``html.escape`` and the page sanitised again.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from course_rnn.grading.gradebook import AssignmentInfo
 from course_rnn.grading.late import LatePolicy
-from course_rnn.grading.markup import markdown_text, markdown_to_html, sanitize_html, summarise
+from course_rnn.grading.markup import (
+    markdown_text,
+    markdown_to_html,
+    one_line,
+    sanitize_html,
+    summarise,
+)
 from course_rnn.grading.results import StudentOutcome
 
-__all__ = ["pass_rates", "write_report"]
+__all__ = [
+    "attention_lines",
+    "classify",
+    "diagnosis",
+    "failure_groups",
+    "pass_rates",
+    "write_report",
+]
 
 _PNG_META = {"Software": None}
 
@@ -43,6 +58,125 @@ def pass_rates(info: AssignmentInfo, outcomes: dict[str, StudentOutcome]) -> dic
     return rates
 
 
+_HINT = re.compile(r"\bHint: (.+?)\s*$", re.DOTALL)
+NO_DIAGNOSIS = "no known mistake recognised (see each student's message)"
+
+
+def diagnosis(message: str) -> str:
+    """The mistake a failure message names: its ``Hint:`` (``course_rnn.testing``'s
+    ``assert_close`` adds one only when the output is that typical mistake's output)."""
+    match = _HINT.search(str(message or ""))
+    return one_line(match.group(1), 200) if match else NO_DIAGNOSIS
+
+
+def _unanswered(source: str | None, released: str) -> bool:
+    text = (source or "").strip()
+    return not text or text == released.strip()
+
+
+def _unreadable(notebook) -> bool:
+    """Not submitted, unreadable (graded as empty), or not graded at all."""
+    if notebook is None or not notebook.submitted:
+        return True
+    return any(
+        "graded as empty" in p or p.startswith(("grading failed", "the submission could not"))
+        for p in notebook.problems
+    ) or (not notebook.tests and bool(notebook.problems))
+
+
+def classify(info: AssignmentInfo, outcomes: dict[str, StudentOutcome]) -> dict[str, str]:
+    """Each student as ``"unreadable"`` (no notebook could be read or graded),
+    ``"blank"`` (every answer left as released) or ``"graded"``."""
+    kinds = {}
+    for student, outcome in outcomes.items():
+        notebooks = [outcome.notebooks.get(name) for name in info.notebooks]
+        if all(_unreadable(nb) for nb in notebooks):
+            kinds[student] = "unreadable"
+            continue
+        answered = any(
+            not _unanswered((nb.answers if nb else {}).get(cell.grade_id), cell.released)
+            for name, nb in zip(info.notebooks, notebooks, strict=True)
+            for cell in info.notebooks[name]
+            if cell.scoring in ("answer", "manual")
+        )
+        kinds[student] = "graded" if answered else "blank"
+    return kinds
+
+
+def failure_groups(
+    info: AssignmentInfo,
+    outcomes: dict[str, StudentOutcome],
+    titles: dict[str, dict[str, dict]] | None = None,
+) -> list[tuple[str, str, list[tuple[str, list[str]]]]]:
+    """What the class got wrong: per failed test, its students grouped by diagnosis.
+
+    Returns ``[(notebook/grade_id, question title, [(diagnosis, students), ...]), ...]``
+    in notebook order, the largest group first; tests nobody failed are left out.
+    """
+    titles = titles or {}
+    groups = []
+    for name, cells in info.notebooks.items():
+        for cell in cells:
+            if cell.scoring != "test":
+                continue
+            by_mistake: dict[str, list[str]] = {}
+            for student, outcome in sorted(outcomes.items()):
+                notebook = outcome.notebooks.get(name)
+                verdict = next(
+                    (
+                        t
+                        for t in (notebook.tests if notebook else [])
+                        if t.grade_id == cell.grade_id
+                    ),
+                    None,
+                )
+                if verdict is not None and verdict.passed:
+                    continue
+                reason = diagnosis(verdict.message) if verdict else "the test did not run"
+                by_mistake.setdefault(reason, []).append(student)
+            if by_mistake:
+                ordered = sorted(
+                    by_mistake.items(), key=lambda kv: (kv[0] == NO_DIAGNOSIS, -len(kv[1]))
+                )
+                title = titles.get(name, {}).get(cell.grade_id, {}).get("title", cell.grade_id)
+                groups.append((f"{name}/{cell.grade_id}", title, ordered))
+    return groups
+
+
+def attention_lines(summary) -> list[str]:
+    """What still needs the instructor, for the end of the terminal summary: late
+    students, written answers waiting in the formgrader, and a warning when grades were
+    exported for an LMS while written answers are ungraded. Reads what
+    :func:`write_report` left on ``summary`` (nothing when no report was written)."""
+    attention = getattr(summary, "attention", None)
+    if not attention:
+        return []
+    lines = []
+    late = attention["late"]
+    if late:
+        shown = ", ".join(
+            f"{one_line(s, 60)} ({hours:.1f} h, -{penalty:g})" for s, hours, penalty in late[:20]
+        )
+        more = f" and {len(late) - 20} more" if len(late) > 20 else ""
+        lines.append(f"{len(late)} late submission(s): {shown}{more}")
+    pending = attention["pending"]
+    if pending:
+        shown = ", ".join(one_line(s, 60) for s in pending[:20])
+        more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
+        lines.append(
+            f"{len(pending)} student(s) with written answers awaiting grading in the "
+            f"formgrader (course-rnn formgrader --out OUT): {shown}{more}"
+        )
+        if getattr(summary, "lms", None):
+            names = ", ".join(e.path.name for e in summary.lms)
+            lines.append(
+                f"warning: {names} scored {len(pending)} student(s) without their ungraded "
+                "written answers; grade them in the formgrader and run the same command "
+                "again before importing"
+            )
+    return lines
+
+
 def _histogram(path: Path, finals: list[float], max_score: float) -> None:
     fig = Figure(figsize=(6, 3.5), dpi=100)
     ax = fig.add_subplot()
@@ -52,6 +186,7 @@ def _histogram(path: Path, finals: list[float], max_score: float) -> None:
     ax.set_xlim(0, top)
     ax.set_xlabel(f"score (of {top:g})")
     ax.set_ylabel("students")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole students
     ax.set_title(f"Scores of {len(finals)} students")
     fig.tight_layout()
     fig.savefig(path, metadata=_PNG_META)
@@ -79,17 +214,33 @@ def write_report(
     summary,
     policy: LatePolicy,
     similarity=None,
+    sources: dict[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write the class report files into ``out``; return them by kind.
 
     ``scores`` are the gradebook's per-student scores, ``summary`` the run's
     :class:`~course_rnn.grading.pipeline.RunSummary` (problems and rejected entries),
     ``similarity`` a :class:`~course_rnn.grading.similarity.SimilarityReport` (its pairs
-    are listed last, side by side in ``report.html``).
+    are listed last, side by side in ``report.html``), ``sources`` the source notebooks
+    (for question titles; without them grade ids stand in). Blank and unreadable
+    submissions are counted apart, not in the pass rates; failures are grouped per test
+    by the mistake their message names. The late students and pending written answers
+    are left on ``summary.attention`` for :func:`attention_lines`.
     """
     students = sorted(outcomes)
     finals = [scores[s]["score"] - scores[s]["penalty"] for s in students]
-    rates = pass_rates(info, outcomes)
+    kinds = classify(info, outcomes)
+    counted = {s: o for s, o in outcomes.items() if kinds[s] == "graded"}
+    rates = pass_rates(info, counted)
+    titles = {}
+    if sources:
+        from course_rnn.grading.feedback import question_map
+
+        for name, path in sources.items():
+            try:
+                titles[name] = question_map(path)
+            except Exception:  # noqa: BLE001 - titles are a courtesy; ids stand in
+                titles[name] = {}
     paths = {
         "histogram": out / "score_histogram.png",
         "pass_rates": out / "pass_rates.png",
@@ -120,9 +271,47 @@ def write_report(
     else:
         lines.append(f"| 0 | – | – | – | – | {info.max_score:g} |")
     lines += ["", "![Score histogram](score_histogram.png)", ""]
-    lines += ["## Pass rate per autograded test", "", "| test | passed |", "|---|---|"]
+    blank = [s for s in students if kinds[s] == "blank"]
+    unreadable = [s for s in students if kinds[s] == "unreadable"]
+    lines += ["## Blank and unreadable submissions", ""]
+    lines.append(
+        f"{len(counted)} submission(s) answered something and count in the pass rates "
+        f"below; {len(blank)} blank (every answer as released) and {len(unreadable)} "
+        "unreadable or missing are counted apart (they score what grades.csv says)."
+    )
+    for label, group in (("Blank", blank), ("Unreadable or missing", unreadable)):
+        if group:
+            lines += ["", f"{label}: " + ", ".join(markdown_text(s) for s in group) + "."]
+    lines += [""]
+    lines += [
+        f"## Pass rate per autograded test ({len(counted)} answered submission(s))",
+        "",
+        "| test | passed |",
+        "|---|---|",
+    ]
     lines += [f"| `{k}` | {100 * v:.0f}% |" for k, v in rates.items()]
     lines += ["", "![Pass rates](pass_rates.png)", ""]
+    lines += ["## What the class got wrong", ""]
+    lines.append(
+        "Failures of the answered submissions per test, grouped by the mistake the test's "
+        "message names (its hint: the output matched that typical mistake's output)."
+    )
+    lines.append("")
+    groups = failure_groups(info, counted, titles)
+    if groups:
+        lines += ["| test | question | students | diagnosis | who |", "|---|---|---|---|---|"]
+        for key, title, mistakes in groups:
+            for reason, who in mistakes:
+                listed = ", ".join(markdown_text(w) for w in who[:30])
+                if len(who) > 30:
+                    listed += f" and {len(who) - 30} more"
+                lines.append(
+                    f"| `{key}` | {markdown_text(title, 120)} | {len(who)} | "
+                    f"{markdown_text(reason, 200)} | {listed} |"
+                )
+    else:
+        lines.append("None: every answered submission passed every test.")
+    lines += [""]
     lines += ["## Submissions that could not be graded fully", ""]
     if summary.problems:
         lines += ["| student | what went wrong |", "|---|---|"]
@@ -172,6 +361,21 @@ def write_report(
         f"{len(pending)} student(s) have written answers waiting in the formgrader"
         + (": " + ", ".join(markdown_text(p) for p in pending) if pending else ".")
     )
+    if pending:
+        lines += [
+            "",
+            "**Until they are graded, grades.csv and any LMS import file (--format) score "
+            "these students without those answers.** Grade them in the formgrader "
+            "(`course-rnn formgrader --out OUT`), then run the same `course-rnn grade` "
+            "command again before importing.",
+        ]
+    try:  # for the terminal summary (attention_lines)
+        summary.attention = {
+            "late": [(s, scores[s]["seconds_late"] / 3600, scores[s]["penalty"]) for s in late],
+            "pending": pending,
+        }
+    except AttributeError:
+        pass
     if similarity is not None:
         lines += ["", *_similarity_lines(similarity)]
     markdown = "\n".join(lines) + "\n"
