@@ -355,5 +355,9 @@ def test_ngram_windows_nll_cuts_the_context_at_each_window_start(order):
             context = ids[s : s + j][-(order - 1) :] if order > 1 else []
             nlls.append(-math.log(model.prob(context, ids[s + j])))
     assert lm.ngram_windows_nll(model, ids, window) == pytest.approx(np.mean(nlls), rel=1e-12)
+    if order > 1:  # a shorter context scores the lower-order model
+        lower = lm.NGramLM(order - 1, vocab_size=4).fit(ids[:40])
+        shorter = lm.ngram_windows_nll(model, ids, window, context=order - 2)
+        assert shorter == pytest.approx(lm.ngram_windows_nll(lower, ids, window), rel=1e-12)
     with pytest.raises(ValueError, match="too few"):
         lm.ngram_windows_nll(model, ids[:6], window)

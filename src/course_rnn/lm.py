@@ -170,17 +170,20 @@ class NGramLM:
         )
 
 
-def ngram_windows_nll(model: NGramLM, ids: Sequence[int], window: int = 32) -> float:
+def ngram_windows_nll(
+    model: NGramLM, ids: Sequence[int], window: int = 32, context: int | None = None
+) -> float:
     """Mean NLL of an n-gram model under d2l's windows protocol (see :func:`evaluate_windows`).
 
     Every window of ``window`` inputs (stride 1) predicts its ``window`` next tokens; the
     prediction at position j of a window (j = 1..window) has only the j tokens of the
     window as context, so the model uses min(j, order - 1) of them, as a recurrent model
-    started from a zero state at the window's start would.
+    started from a zero state at the window's start would. With ``context`` it uses at
+    most that many (``context=k`` scores the (k+1)-gram model held in ``model``).
     """
     ids = [int(i) for i in ids]
-    n = model.order - 1
-    full = model.nll(ids)  # full[t - 1] predicts ids[t] from up to n tokens
+    n = model.order - 1 if context is None else min(model.order - 1, int(context))
+    full = model.nll(ids, context=n)  # full[t - 1] predicts ids[t] from up to n tokens
     short = {c: model.nll(ids, context=c) for c in range(1, n)}
     starts = len(ids) - window
     if starts < 1:
