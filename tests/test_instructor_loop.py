@@ -232,3 +232,46 @@ def test_score_histogram_counts_whole_students(tmp_path: Path) -> None:
     finally:
         Figure.savefig = original
     assert all(float(t).is_integer() for t in saved["ticks"])
+
+
+# ------------------------------------------------------------ 3. similarity
+def test_a_whole_submission_alike_is_flagged_though_each_answer_is_short() -> None:
+    from course_rnn.grading.similarity import class_similarity
+
+    cells = [
+        ("tiny", "square_answer", "def square(x):\n    # YOUR CODE HERE\n"),
+        ("tiny", "add_answer", "def add(a, b):\n    # YOUR CODE HERE\n"),
+    ]
+    copied = {
+        ("tiny", "square_answer"): "def square(x):\n    return x*x\n",
+        ("tiny", "add_answer"): "def add(a, b):\n    return b + a\n",
+        ("tiny", "explain"): "Two negatives multiply to a positive.",
+    }
+    near = {**copied, ("tiny", "explain"): "Two negatives multiply to a positive!"}
+    own = {**copied, ("tiny", "explain"): "The signs cancel when multiplied."}
+    blank = {
+        k: v for k, v in zip(copied, ["def square(x):\n", "def add(a, b):\n", ""], strict=True)
+    }
+    report = class_similarity(
+        cells,
+        {
+            "amy": copied,
+            "ben": dict(copied),
+            "cy": near,
+            "dee": own,
+            "eve": blank,
+            "fay": dict(blank),
+        },
+    )
+    assert report.pairs == []  # every answer is short: no per-cell evidence
+    whole = {(w.student_a, w.student_b): w for w in report.whole}
+    assert whole[("amy", "ben")].identical
+    assert not whole[("amy", "cy")].identical and whole[("amy", "cy")].least >= 0.9
+    assert not any("dee" in pair for pair in whole)  # one answer of her own
+    assert ("eve", "fay") not in whole  # two blank notebooks are no evidence
+
+
+def test_side_by_side_columns_cannot_grow_past_the_page() -> None:
+    from course_rnn.grading.similarity import SIMILARITY_STYLE
+
+    assert "grid-template-columns:minmax(0,1fr) minmax(0,1fr)" in SIMILARITY_STYLE

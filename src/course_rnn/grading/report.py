@@ -405,6 +405,27 @@ def _similarity_lines(similarity) -> list[str]:
         more = f" (+{similarity.unlisted[key]} not shown)" if key in similarity.unlisted else ""
         lines.append(f"| `{key}` | {count} | {listed}{more} |")
     lines.append("")
+    whole = getattr(similarity, "whole", [])
+    lines += ["### Whole submissions alike", ""]
+    lines.append(
+        "Short answers are never evidence alone; here every answer cell, code and written, "
+        "short or long, is compared (template lines, comments, case and spacing ignored)."
+    )
+    lines.append("")
+    if whole:
+        lines += ["| student | student | every answer cell |", "|---|---|---|"]
+        for w in whole:
+            alike = (
+                f"identical ({w.cells} cells)"
+                if w.identical
+                else f"nearly identical ({w.cells} cells, each at least {100 * w.least:.0f}% alike)"
+            )
+            lines.append(
+                f"| {markdown_text(w.student_a)} | {markdown_text(w.student_b)} | {alike} |"
+            )
+    else:
+        lines.append("No two whole submissions are alike.")
+    lines += ["", "### Similar answers per cell", ""]
     if not similarity.pairs:
         lines.append("No pair above the threshold.")
         return lines

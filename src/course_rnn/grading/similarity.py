@@ -19,13 +19,20 @@ code the tests run), each student's answer is compared with every other student'
    compared, and a shared region shorter than ``min_region`` does not count.
 
 A pair is listed when the shared part is at least ``min_shared`` characters and covers
-at least ``threshold`` of either answer's distinctive code. Two students who worked
+at least ``threshold`` of either answer's distinctive code.
+
+Short answers are never evidence alone, but a whole submission alike is: two students
+whose every answer cell (code and written, short or long; template lines, comments,
+case and spacing ignored) is identical, or at least ``whole_ratio`` alike
+(``difflib``'s ratio) cell by cell, are listed apart as whole submissions alike, when
+each answered at least ``whole_min`` characters beyond the template. Two students who worked
 from the same lecture example, or one who helped another understand, look alike too:
 the report says so on the page.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import html
 import math
@@ -34,7 +41,14 @@ from itertools import combinations
 
 import numpy as np
 
-__all__ = ["SimilarPair", "SimilarityReport", "SimilaritySettings", "class_similarity"]
+__all__ = [
+    "SimilarPair",
+    "SimilarityReport",
+    "SimilaritySettings",
+    "WholeMatch",
+    "class_similarity",
+    "whole_submissions",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,8 @@ class SimilaritySettings:
     common_min: int = 4  # ... but always allow this many students to share one
     max_pairs: int = 50  # pairs listed per cell (the most similar first)
     max_chars: int = 50_000  # characters of an answer compared (a huge cell is cut)
+    whole_ratio: float = 0.9  # whole submissions: every answer cell at least this alike
+    whole_min: int = 40  # ... each having answered this much beyond the template
 
 
 @dataclass
@@ -82,11 +98,23 @@ class SimilarPair:
 
 
 @dataclass
+class WholeMatch:
+    """Two students whose whole submissions are identical or nearly so."""
+
+    student_a: str
+    student_b: str
+    identical: bool  # every answer cell the same (normalised)
+    cells: int  # answer cells compared
+    least: float  # the lowest likeness of one cell (1.0 when identical)
+
+
+@dataclass
 class SimilarityReport:
     """The pairs listed, and what was compared (for the page)."""
 
     settings: SimilaritySettings
     pairs: list[SimilarPair] = field(default_factory=list)
+    whole: list[WholeMatch] = field(default_factory=list)  # whole submissions alike
     cells: dict[str, int] = field(default_factory=dict)  # "nb/grade_id" -> answers compared
     unlisted: dict[str, int] = field(default_factory=dict)  # pairs over the cap, per cell
 
@@ -270,7 +298,63 @@ def class_similarity(
                     _original_spans(prepared[b], slices_b),
                 )
             )
+    report.whole = whole_submissions(cells, answers, s)
     return report
+
+
+def _plain(text: str, template: str) -> str:
+    """An answer for the whole-submission comparison: template lines and comment lines
+    dropped, case and spacing ignored."""
+    kept = [
+        line
+        for line in strip_template(text[:50_000], template).splitlines()
+        if not line.strip().startswith("#")
+    ]
+    return " ".join(" ".join(kept).lower().split())
+
+
+def whole_submissions(
+    cells: list[tuple[str, str, str]],
+    answers: dict[str, dict[tuple[str, str], str]],
+    settings: SimilaritySettings | None = None,
+) -> list[WholeMatch]:
+    """Pairs of students whose every answer cell is identical or nearly identical.
+
+    Every cell found in ``answers`` is compared (the written answers too); ``cells``
+    gives the released templates it knows. A student who answered less than
+    ``whole_min`` characters beyond the templates (a blank submission) is left out:
+    two blank notebooks alike are no evidence.
+    """
+    s = settings or SimilaritySettings()
+    templates = {(nb, gid): template for nb, gid, template in cells}
+    keys = sorted({key for given in answers.values() for key in given})
+    plain: dict[str, tuple[str, ...]] = {}
+    for student, given in sorted(answers.items()):
+        texts = tuple(
+            _plain(given[k], templates.get(k, "")) if isinstance(given.get(k), str) else ""
+            for k in keys
+        )
+        if sum(len(t) for t in texts) >= s.whole_min:
+            plain[student] = texts
+    found = []
+    for a, b in combinations(sorted(plain), 2):
+        if plain[a] == plain[b]:
+            found.append(WholeMatch(a, b, True, len(keys), 1.0))
+            continue
+        least = 1.0
+        for x, y in zip(plain[a], plain[b], strict=True):
+            if x == y:
+                continue
+            matcher = difflib.SequenceMatcher(None, x, y, autojunk=False)
+            if matcher.real_quick_ratio() < s.whole_ratio or matcher.quick_ratio() < s.whole_ratio:
+                least = 0.0
+                break
+            least = min(least, matcher.ratio())
+            if least < s.whole_ratio:
+                break
+        if least >= s.whole_ratio:
+            found.append(WholeMatch(a, b, False, len(keys), round(least, 4)))
+    return found
 
 
 def answers_by_student(outcomes: dict) -> dict[str, dict[tuple[str, str], str]]:
@@ -306,7 +390,11 @@ DISCLAIMER = (
 )
 
 SIMILARITY_STYLE = (
-    ".pair{display:grid;grid-template-columns:1fr 1fr;gap:.5rem;margin-bottom:1.5rem}"
+    # minmax(0, 1fr): a long line scrolls inside its column instead of widening it
+    # (with 1fr a column is at least as wide as its longest line, and the second one
+    # is pushed off the page).
+    ".pair{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:.5rem;"
+    "margin-bottom:1.5rem}.pair>div{min-width:0}"
     ".pair pre{background:#f6f6f6;padding:.5rem;overflow-x:auto;font-size:.8rem;margin:0}"
     ".shared{background:#ffd54f;font-weight:bold}"
 )
