@@ -275,3 +275,45 @@ def test_side_by_side_columns_cannot_grow_past_the_page() -> None:
     from course_rnn.grading.similarity import SIMILARITY_STYLE
 
     assert "grid-template-columns:minmax(0,1fr) minmax(0,1fr)" in SIMILARITY_STYLE
+
+
+# ------------------------------------------------------------ 4. the formgrader
+def test_formgrader_command_binds_localhost_and_leaves_the_course_config_alone(
+    tmp_path: Path,
+) -> None:
+    from course_rnn.cli import build_parser
+    from course_rnn.grading.formgrader import formgrader_command
+
+    tracked = (REPO / "nbgrader_config.py").read_text()
+    out = tmp_path / "grading" / "02"
+    argv, env, url = formgrader_command(REPO, out, tmp_path / "cfg", 8899, "tok", "sqlite:///x")
+    assert "--ServerApp.ip=127.0.0.1" in argv and "--ServerApp.port=8899" in argv
+    assert url == "http://127.0.0.1:8899/formgrader/?token=tok"
+    assert env["JUPYTER_CONFIG_DIR"] == str(tmp_path / "cfg")
+    written = (tmp_path / "cfg" / "nbgrader_config.py").read_text()
+    assert repr(str(out / "autograded")) in written and "sqlite:///x" in written
+    assert (REPO / "nbgrader_config.py").read_text() == tracked
+    assert "autograded_directory" not in tracked  # else it would win over the command's
+    args = build_parser("formgrader").parse_args(["formgrader", "--out", str(out)])
+    assert args.out == out and args.port == 8888
+
+
+def test_the_documented_output_folders_are_git_ignored() -> None:
+    import re
+    import subprocess
+
+    docs = (REPO / "docs" / "instructors.md").read_text() + (REPO / "README.md").read_text()
+    folders = set(re.findall(r"--out ([\w./-]+)", docs)) - {"OUT"}
+    assert folders
+    for folder in sorted(folders):
+        probe = f"{folder}/grades.csv"
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", "--no-index", probe], cwd=REPO, check=False
+        )
+        assert done.returncode == 0, f"{probe} would be committed"
+    kept = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", "src/course_rnn/grading/new_module.py"],
+        cwd=REPO,
+        check=False,
+    )
+    assert kept.returncode == 1  # the package's own grading/ folder is not ignored

@@ -32,6 +32,11 @@ SUBCOMMANDS = {
     "grade": Subcommand(
         "course_rnn.grading.cli", "grade a folder (or zip) of student submissions", "instructor"
     ),
+    "formgrader": Subcommand(
+        "course_rnn.grading.formgrader",
+        "open nbgrader's formgrader on a graded run (127.0.0.1)",
+        "instructor",
+    ),
 }
 
 
