@@ -163,3 +163,15 @@ def test_an_executed_chapter_keeps_the_cache_key_of_its_source(tmp_path):
     assert outcome["error"] is None, outcome
     cache = get_cache(tmp_path / "cache")
     assert cache.create_hashed_notebook(executed)[1] == cache.create_hashed_notebook(nb)[1]
+
+
+def test_chapter_kernels_skip_the_iri_grammar_and_gain_no_name(tmp_path):
+    nb = _notebook(
+        "import sys\nprint(sys.modules.get('rfc3987_syntax', 'imported') is None)",
+        "print(sorted(n for n in dir() if not n.startswith('_') and n not in "
+        "('In', 'Out', 'exit', 'quit', 'get_ipython', 'open', 'sys')))",
+    )
+    executed, outcome = parallel.run_chapter(tmp_path / "ch.md", nb, 60, 30)
+    assert outcome["error"] is None, outcome
+    assert executed.cells[0].outputs[0]["text"] == "True\n"
+    assert executed.cells[1].outputs[0]["text"] == "[]\n"
