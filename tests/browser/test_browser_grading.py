@@ -272,3 +272,113 @@ def test_no_student_script_runs_in_pages_the_run_wrote(
         assert seen["outside"] == [], path
     report = (out / "report.md").read_text()
     assert "<" not in report and "\x1b" not in report
+
+
+# ------------------------------------------------------------ issue 24: the hand-over
+@pytest.fixture(scope="module")
+def command_formgrader(graded: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`course-rnn formgrader`'s server on a copy of the course whose nbgrader_config.py
+    is the repository's, unedited: the run's folder comes from the command alone."""
+    from course_rnn.grading.formgrader import formgrader_command
+
+    course = tmp_path_factory.mktemp("plain_course")
+    shutil.copytree(graded["course"] / "solutions", course / "solutions")
+    shutil.copy(graded["course"] / "gradebook.db", course / "gradebook.db")
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    port, token = _free_port(), "course-rnn-cmd"
+    argv, env, url = formgrader_command(course, graded["out"], course / ".cfg", port, token)
+    assert url.startswith("http://127.0.0.1:")
+    env = {k: v for k, v in env.items() if not k.startswith("JUPYTER") or k == "JUPYTER_CONFIG_DIR"}
+    log = open(course / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(argv, cwd=course, env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=5)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("the formgrader did not start:\n" + _tail(course))
+                time.sleep(0.5)
+        yield f"{base}|{token}|{course}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_formgrader_command_shows_the_runs_notebooks(command_formgrader: str) -> None:
+    base, token, course = command_formgrader.split("|")
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}", "course-rnn") as gb:
+        ident = gb.find_submission_notebook("tiny", "tiny", "honest").id
+    with urllib.request.urlopen(f"{base}/formgrader/submissions/{ident}/?token={token}") as r:
+        assert r.status == 200
+        assert "Student's answer" in r.read().decode()
+    assert "autograded_directory" not in (Path(course) / "nbgrader_config.py").read_text()
+
+
+@pytest.mark.parametrize("page", ["feedback", "report.html"])
+def test_feedback_and_report_fit_a_1280_px_screen(
+    graded: dict, chromium: Browser, page: str
+) -> None:
+    out = graded["out"]
+    paths = sorted((out / "feedback").rglob("*.html")) if page == "feedback" else [out / page]
+    for path in paths:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        try:
+            view = context.new_page()
+            view.goto(path.as_uri(), wait_until="load")
+            seen = view.evaluate(
+                """() => ({scroll: document.documentElement.scrollWidth,
+                          width: window.innerWidth,
+                          cut: [...document.querySelectorAll('.pair > div, td, th')]
+                            .filter(el => el.getBoundingClientRect().right > innerWidth + 1)
+                            .length,
+                          text: document.body.innerText})"""
+            )
+        finally:
+            context.close()
+        assert seen["scroll"] <= seen["width"] and seen["cut"] == 0, path
+        if page == "feedback":
+            assert "Your score" in seen["text"] and "Tiny assignment" in seen["text"], path
+            assert "tiny / tiny" not in seen["text"]
+        else:
+            assert "What the class got wrong" in seen["text"]
+
+
+def test_side_by_side_pairs_fit_a_1280_px_screen(chromium: Browser, tmp_path: Path) -> None:
+    """Two long-lined answers side by side: both columns stay on the screen."""
+    from course_rnn.grading.similarity import (
+        SIMILARITY_STYLE,
+        SimilarityReport,
+        SimilaritySettings,
+        SimilarPair,
+        pairs_html,
+    )
+
+    code = "def f(x):\n    return " + " + ".join(f"x * {i}" for i in range(80)) + "\n"
+    pair = SimilarPair("nb", "cell", "amy", "ben", 1.0, 1.0, 1.0, 100, code, code, [], [])
+    body = pairs_html(SimilarityReport(SimilaritySettings(), [pair]))
+    page = tmp_path / "pairs.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><style>body{max-width:60rem;margin:2rem auto;"
+        f"padding:0 1rem}}{SIMILARITY_STYLE}</style></head><body>{body}</body></html>"
+    )
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        view = context.new_page()
+        view.goto(page.as_uri(), wait_until="load")
+        rights = view.evaluate(
+            "() => [...document.querySelectorAll('.pair > div')]"
+            ".map(el => el.getBoundingClientRect().right)"
+        )
+    finally:
+        context.close()
+    assert len(rights) == 2 and max(rights) <= 1280
