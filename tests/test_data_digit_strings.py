@@ -1,4 +1,4 @@
-"""course_rnn.data.digit_strings: shapes, seeding, disjoint pools, the spacing it promises."""
+"""course_rnn.data.digit_strings: shapes, seeding, disjoint pools, spacing, widths, noise."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from course_rnn.data.digit_strings import (
     digit_pool,
     digit_strings,
     pool_indices,
+    stretch,
 )
 
 
@@ -85,3 +86,82 @@ def test_bad_arguments_raise(kwargs):
         digit_strings(**kwargs)
     with pytest.raises(ValueError):
         digit_pool("validation")
+
+
+def test_default_strings_have_boxes_of_eight_columns():
+    s = digit_strings(20, seed=0)
+    for i in range(20):
+        assert np.all(s.widths[i, : s.lengths[i]] == 8)
+        assert np.all(s.widths[i, s.lengths[i] :] == PAD_LABEL)
+
+
+def test_stretch_keeps_the_end_columns_and_resamples_between():
+    image = np.tile(np.arange(8, dtype=np.float32), (8, 1))  # column c holds c
+    wide = stretch(image, 15)
+    assert wide.shape == (8, 15)
+    np.testing.assert_allclose(wide[:, 0], 0)
+    np.testing.assert_allclose(wide[:, -1], 7)
+    np.testing.assert_allclose(wide[0], np.linspace(0, 7, 15), rtol=1e-6)
+    np.testing.assert_array_equal(stretch(image, 8), image)
+    assert stretch(image, 4).shape == (8, 4)
+
+
+def test_widths_stretch_each_digit_to_its_box():
+    s = digit_strings(100, widths=(6, 20), gap=(0, 0), seed=1)
+    assert s.images.shape[2] == default_width(8, (0, 0), (6, 20))
+    pool = digit_pool("train")[0]
+    seen = set()
+    for i in range(100):
+        n = s.lengths[i]
+        widths, starts = s.widths[i, :n], s.starts[i, :n]
+        assert widths.min() >= 6 and widths.max() <= 20
+        np.testing.assert_array_equal(np.diff(starts), widths[:-1])  # gap 0: boxes abut
+        seen |= set(widths.tolist())
+        assert starts[-1] + widths[-1] <= s.images.shape[2]
+    assert len(seen) == 15  # every width 6..20 occurs
+    # with one width and no overlap, each box is a stretched pool digit
+    t = digit_strings(10, widths=(12, 12), gap=(1, 1), seed=2)
+    stretched = {stretch(d, 12).tobytes() for d in pool}
+    for i in range(10):
+        for k in range(t.lengths[i]):
+            c = t.starts[i, k]
+            assert t.images[i, :, c : c + 12].tobytes() in stretched
+
+
+def test_noise_fills_empty_columns_and_stays_in_range():
+    clean = digit_strings(30, seed=3)
+    noisy = digit_strings(30, seed=3, noise=0.1)
+    np.testing.assert_array_equal(clean.labels, noisy.labels)  # same strings, noise on top
+    assert 0.0 <= noisy.images.min() and noisy.images.max() <= 1.0
+    empty = clean.images.max(axis=1) == 0  # (N, W) empty columns
+    assert empty.mean() > 0.2 and (noisy.images.max(axis=1) == 0).mean() < 0.01
+    background = noisy.images[np.broadcast_to(empty[:, None], noisy.images.shape)]
+    assert 0.03 < background.mean() < 0.06  # half of N(0, 0.1) is clipped to 0
+
+
+def test_source_replaces_the_pool_of_split():
+    images = np.zeros((2, 8, 8), dtype=np.float32)
+    images[0, :, 3] = 1.0  # a "1": one inked column
+    images[1, 2:6, 2:6] = 0.5
+    s = digit_strings(40, source=(images, np.array([1, 7])), gap=(2, 2), seed=0)
+    assert set(s.labels[s.labels >= 0].tolist()) == {1, 7}
+    for i in range(40):
+        for k in range(s.lengths[i]):
+            box = s.images[i, :, s.starts[i, k] : s.starts[i, k] + 8]
+            assert np.array_equal(box, images[0 if s.labels[i, k] == 1 else 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(widths=(0, 4)),
+        dict(widths=(9, 8)),
+        dict(widths=(4, 8), gap=(-4, 0)),
+        dict(noise=-0.1),
+        dict(source=(np.zeros((3, 8, 7)), np.zeros(3))),
+        dict(source=(np.zeros((3, 8, 8)), np.zeros(2))),
+    ],
+)
+def test_bad_options_raise(kwargs):
+    with pytest.raises(ValueError):
+        digit_strings(5, **kwargs)
