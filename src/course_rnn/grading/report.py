@@ -164,7 +164,7 @@ def attention_lines(summary) -> list[str]:
         shown = ", ".join(one_line(s, 60) for s in pending[:20])
         more = f" and {len(pending) - 20} more" if len(pending) > 20 else ""
         lines.append(
-            f"{len(pending)} student(s) with written answers awaiting grading in the "
+            f"{len(pending)} student(s) with written answers waiting for you in the "
             f"formgrader (course-rnn formgrader --out OUT): {shown}{more}"
         )
         if getattr(summary, "lms", None):
