@@ -109,6 +109,8 @@ class RunSummary:
     unrecorded: set[str] = field(default_factory=set)  # graded, but no gradebook row
     similar_pairs: int | None = None  # pairs in the similarity report (None: not made)
     lms: list = field(default_factory=list)  # lms.LmsExport per --format
+    # late students and pending written answers, for the terminal summary (report.py)
+    attention: dict = field(default_factory=dict)
 
 
 def _read_file(path: Path) -> bytes:
@@ -508,7 +510,9 @@ def _grade_class(
     gbk.export_grades(gb, run.assignment, run.out / "grades.csv")
     _write_seeds(run.out / "seeds.csv", run.assignment, {s: seeds[s] for s in scores})
     similarity = _similarity(run, info, graded, summary, log)
-    write_report(run.out, info, graded, scores, summary, run.late_policy, similarity)
+    write_report(
+        run.out, info, graded, scores, summary, run.late_policy, similarity, sources=sources
+    )
     summary.phases["finish"] = time.perf_counter() - finish_start
 
 

@@ -148,7 +148,7 @@ def attention_lines(summary) -> list[str]:
     students, written answers waiting in the formgrader, and a warning when grades were
     exported for an LMS while written answers are ungraded. Reads what
     :func:`write_report` left on ``summary`` (nothing when no report was written)."""
-    attention = getattr(summary, "attention", None)
+    attention = summary.attention
     if not attention:
         return []
     lines = []
@@ -369,13 +369,10 @@ def write_report(
             "(`course-rnn formgrader --out OUT`), then run the same `course-rnn grade` "
             "command again before importing.",
         ]
-    try:  # for the terminal summary (attention_lines)
-        summary.attention = {
-            "late": [(s, scores[s]["seconds_late"] / 3600, scores[s]["penalty"]) for s in late],
-            "pending": pending,
-        }
-    except AttributeError:
-        pass
+    summary.attention = {  # for the terminal summary (attention_lines)
+        "late": [(s, scores[s]["seconds_late"] / 3600, scores[s]["penalty"]) for s in late],
+        "pending": pending,
+    }
     if similarity is not None:
         lines += ["", *_similarity_lines(similarity)]
     markdown = "\n".join(lines) + "\n"
