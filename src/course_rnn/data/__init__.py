@@ -10,7 +10,7 @@ One concept per module; everything is seeded and returns numpy arrays:
 - :mod:`.firstnames` US Census 1990 first names (character corpus)
 - :mod:`.digits`     8x8 handwritten digits read row by row (real images)
 - :mod:`.dates`      dates as people write them in many languages -> ISO 8601 (seq2seq)
-- :mod:`.digit_strings` strings of those digits with random gaps, widths, overlaps and noise (reading images)
+- :mod:`.digit_strings` strings of those digits, gaps, widths and noise varied (reading)
 - :mod:`.chorales`   J.S. Bach's four-part chorales as note tokens (music)
 - :mod:`.timemachine` H. G. Wells, *The Time Machine* (text for language models)
 - :mod:`.batching`   numpy arrays -> shuffled torch mini-batches on a device
