@@ -425,7 +425,7 @@ LAYOUT_JS = """
   const code_scrolls = [...document.querySelectorAll('article .cell_input pre')]
     .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
     .map(pre => {
-      const lines = pre.textContent.split('\n');
+      const lines = pre.textContent.split('\\n');
       const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
       return longest.trim().slice(0, 80) + ' (' + longest.length + ' characters)';
     });

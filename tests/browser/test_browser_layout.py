@@ -55,8 +55,11 @@ def test_page_fits_a_desktop_screen(content_path: str, visit: Callable[[str], Pa
 def test_printed_code_does_not_scroll_sideways_on_a_laptop(
     content_path: str, visit: Callable[[str], PageVisit]
 ) -> None:
-    """At 1280 px every printed code cell shows its whole width: the longest line of
-    each cell that scrolls sideways is named."""
+    """At 1280 px every printed code cell of a chapter shows its whole width: the
+    longest line of each cell that scrolls sideways is named. (Exercise pages show the
+    released notebooks, whose cells students edit; they are not held to this.)"""
+    if not content_path.startswith("book/"):
+        pytest.skip("not a chapter page")
     seen = visit(content_path)
     assert seen.layout is not None
     wide = seen.layout["code_scrolls"]
