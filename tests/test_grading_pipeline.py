@@ -340,10 +340,13 @@ def test_unknown_assignment_is_a_clear_error(tmp_path, capsys):
 
 def test_interrupted_run_resumes_without_regrading_finished_students(tmp_path):
     subs = tmp_path / "subs"
-    # Enough students that Ctrl-C lands mid-run: warm runners grade one in about 0.1 s.
+    # Ctrl-C must land mid-run: warm runners grade a student in about 0.1 s, so s03's
+    # correct answer takes 4 s first (students are graded in order, one worker).
     n = 24
+    slow_add = "import time\ntime.sleep(4)\n\n" + WRONG_ADD.replace("a - b", "a + b")
     for i in range(n):
-        put(subs, f"s{i:02d}", "tiny", answered(TINY_SOURCE))
+        overrides = {"add_answer": slow_add} if i == 3 else None
+        put(subs, f"s{i:02d}", "tiny", answered(TINY_SOURCE, overrides))
     out = tmp_path / "out"
     cmd = [
         sys.executable,
