@@ -77,22 +77,7 @@ def copied_answers(solutions: Path, name: str) -> list[str]:
     return found
 
 
-# Visible tests of assignments whose sources are another maintainer's: what is left to do.
-LEFT_TO_DO = {
-    "02_rnn_forward": "test_rnn_cell_forward computes the pre-activation of the answer "
-    "(x_t @ W_ih.T + b_ih + h_prev @ W_hh.T + b_hh) to build its mistake values",
-}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=LEFT_TO_DO[n], strict=True))
-        if n in LEFT_TO_DO
-        else n
-        for n in ASSIGNMENTS
-    ],
-)
+@pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_no_visible_test_contains_an_answer(name):
     found = copied_answers(ROOT / "solutions", name)
     assert not found, (
