@@ -364,7 +364,15 @@ def test_interrupted_run_resumes_without_regrading_finished_students(tmp_path):
         "--workers",
         "1",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A suite started in the background (`make test &`) ignores SIGINT, and so would the
+    # command: give it the default disposition, as an instructor's terminal does.
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     state = out / ".grading"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and len(list(state.glob("s*.json"))) < 1:
