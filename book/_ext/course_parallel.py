@@ -47,9 +47,9 @@ LOGGER = logging.getLogger(__name__)
 LONGEST_FIRST = (
     "06_lstm_gru",
     "09_seq2seq_attention",
-    "07_applications",
     "10_images",
     "08_language_models",
+    "07_applications",
     "03_rnn_types",
     "11_music",
     "05_gradients",
