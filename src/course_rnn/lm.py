@@ -389,31 +389,13 @@ def train_lm(
     each pass over the text starts at a new random offset. The learning rate decays
     along a cosine from ``lr`` to 0; gradients are clipped to norm ``clip``.
     """
-    device = get_device(device)
-    model.to(device).train()
-    rng = np.random.default_rng(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
-    )
+    step = lm_step(
+        model, ids, steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, clip=clip,
+        carry_state=carry_state, seed=seed, device=device,
+    )  # fmt: skip
     history = LMHistory()
     start = time.perf_counter()
-    while len(history.loss) < steps:
-        state = None
-        for x, y in stream_batches(ids, batch_size, seq_len, offset=int(rng.integers(seq_len))):
-            x, y = x.to(device), y.to(device)
-            if state is not None and carry_state:
-                state = detach_state(state)  # keep the values, cut the graph
-            logits, state = model.run(x, state if carry_state else None)  # (N, T, V)
-            loss = lm_loss(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            sched.step()
-            history.loss.append(loss.item())
-            if len(history.loss) >= steps:
-                break
+    history.loss = [step(i) for i in range(1, steps + 1)]
     history.seconds = time.perf_counter() - start
     return history
 
