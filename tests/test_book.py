@@ -425,6 +425,19 @@ def shared_code(answer: str, shown: list[str], min_tokens: int = MIN_SHARED_TOKE
     return runs
 
 
+def answer_code(source: str) -> str:
+    """The code between an answer cell's solution markers, dedented."""
+    lines, inside = [], False
+    for line in source.splitlines():
+        if "### BEGIN SOLUTION" in line:
+            inside = True
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif inside:
+            lines.append(line)
+    return textwrap.dedent("\n".join(lines))
+
+
 def answer_cells() -> list[tuple[str, str, str]]:
     """(assignment, grade id, code between the solution markers) of every answer cell."""
     import nbformat
@@ -436,17 +449,7 @@ def answer_cells() -> list[tuple[str, str, str]]:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if cell.cell_type != "code" or not meta.get("solution"):
                 continue
-            lines, inside = [], False
-            for line in cell.source.splitlines():
-                if "### BEGIN SOLUTION" in line:
-                    inside = True
-                elif "### END SOLUTION" in line:
-                    inside = False
-                elif inside:
-                    lines.append(line)
-            answers.append(
-                (path.stem, meta.get("grade_id", "?"), textwrap.dedent("\n".join(lines)))
-            )
+            answers.append((path.stem, meta.get("grade_id", "?"), answer_code(cell.source)))
     return answers
 
 

@@ -20,12 +20,11 @@ The last two plant a change in a copy of the solution notebook and run
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 import nbformat
 import pytest
-from test_book import MIN_SHARED_TOKENS, shared_code
+from test_book import MIN_SHARED_TOKENS, answer_code, shared_code
 
 from course_rnn.check import check_notebook, strip_hidden_tests
 from course_rnn.release import available_assignments
@@ -43,18 +42,6 @@ def _is_test(cell: nbformat.NotebookNode) -> bool:
     return cell.cell_type == "code" and bool(meta.get("grade")) and not meta.get("solution")
 
 
-def _answer_code(cell: nbformat.NotebookNode) -> str:
-    lines, inside = [], False
-    for line in cell.source.splitlines():
-        if "### BEGIN SOLUTION" in line:
-            inside = True
-        elif "### END SOLUTION" in line:
-            inside = False
-        elif inside:
-            lines.append(line)
-    return textwrap.dedent("\n".join(lines))
-
-
 # Seeding a generator is set-up, not an answer: such lines are left out on both sides.
 _SEEDING = re.compile(r"^\s*(torch\.manual_seed|np\.random\.seed)\([^()]*\)\s*$", re.M)
 
@@ -66,7 +53,7 @@ def copied_answers(solutions: Path, name: str) -> list[str]:
     for path in sorted(solutions.glob("*/*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             if cell.cell_type == "code" and _meta(cell).get("solution"):
-                answers.append((f"{path.stem}/{_meta(cell)['grade_id']}", _answer_code(cell)))
+                answers.append((f"{path.stem}/{_meta(cell)['grade_id']}", answer_code(cell.source)))
     nb = nbformat.read(solutions / name / f"{name}.ipynb", as_version=4)
     found = []
     for cell in filter(_is_test, nb.cells):
