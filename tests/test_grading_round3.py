@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import importlib.util
 import io
 import os
 import re
@@ -319,20 +318,12 @@ def test_builds_on_never_hides_a_channel_failure():
             raise AssertionError("wrong")
 
 
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.mark.grading
 def test_an_oversized_reply_fails_that_call_alone(tmp_path):
+    from test_grading_security import tiny  # the hostile fixture, loaded once
+
     from course_rnn.grading.executor import Limits, grade_notebook
 
-    tiny = _load("hostile_tiny", HERE / "fixtures/hostile/tiny.py")
     source = tiny.build_source()
     for cell in source.cells:  # test_scale builds on add, as the course's tests do
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "test_scale":
