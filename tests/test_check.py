@@ -192,3 +192,53 @@ def test_a_notebook_without_test_cells_is_not_reported_as_passing():
     assert not report.ok
     assert "This notebook has no test cells" in format_report(report)
     assert "All visible tests pass." not in format_report(report)
+
+
+def _answer_cell(source: str, grade_id: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {
+        "grade": False,
+        "grade_id": grade_id,
+        "locked": False,
+        "schema_version": 3,
+        "solution": True,
+        "task": False,
+    }
+    return cell
+
+
+def test_an_error_in_student_code_names_the_line_of_the_notebook_it_came_from(tmp_path):
+    """The student reads which cell and line raised, not only the exception's text: when
+    a test calls their function (the error comes back from the sandboxed kernel) and when
+    an answer cell raises as it runs. The cell before them shifts the kernel's execution
+    count, so a count taken for a cell index would name the wrong cell."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## 1. Shift (10 points)"),
+        nbformat.v4.new_code_cell("import numpy as np\nN = 3"),
+        _answer_cell(
+            "def shift(x):\n"
+            "    out = np.zeros(len(x))\n"
+            "    for t in range(len(x)):\n"
+            "        out[t + 1] = x[t]\n"
+            "    return out",
+            "shift",
+        ),
+        _graded_cell("shift(np.arange(4.0))", "test_shift", 5),
+        _answer_cell("total = 0\ntotal = total + undefined_name", "total"),
+        _graded_cell("assert total == 0", "test_total", 5),
+    ]
+    path = tmp_path / "shift.ipynb"
+    nbformat.write(nb, path)
+    report = check_notebook(path)
+    failed = {q.grade_id: q.message for q in report.questions if q.passed is False}
+    assert set(failed) == {"test_shift"}, failed  # total = 0 ran before the error
+    assert "your code raised IndexError" in failed["test_shift"]
+    assert (
+        "at line 4 of your answer cell 'shift' (in shift): out[t + 1] = x[t]"
+        in failed["test_shift"]
+    ), failed["test_shift"]
+    (problem,) = [p for p in report.problems if "'total'" in p]
+    assert "undefined_name" in problem
+    assert "line 2 of your answer cell 'total': total = total + undefined_name" in problem
+    assert "line 2" in format_report(report)

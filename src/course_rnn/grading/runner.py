@@ -96,8 +96,53 @@ def referenced_names(source: str) -> set[str]:
     return used - imported - set(dir(builtins))
 
 
-def failure_message(exc: BaseException, cell_timeout: float) -> str:
-    """What the student reads when a test fails: never the test's source."""
+# A frame of student code in a traceback: ``File "<ipython-input-4-ab12>", line 3, in f``
+# (Python's own format) or ``Cell In[4], line 3, in f(x)`` (IPython's). The number is
+# the kernel's execution count of the cell that defined the code.
+_STUDENT_FRAME = re.compile(
+    r'File "<ipython-input-(\d+)-[0-9a-f]*>", line (\d+), in (\S+)'
+    r"|Cell In\[(\d+)\], line (\d+)(?:, in ([A-Za-z_][\w.]*))?"
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def student_frame(traceback_text: str) -> tuple[int, int, str] | None:
+    """The innermost frame of student code in a traceback: (execution count, line, function).
+
+    ``function`` is empty when the error happened at the top level of a cell.
+    """
+    found = None
+    for match in _STUDENT_FRAME.finditer(_ANSI.sub("", traceback_text)):
+        if match.group(1):
+            found = (int(match.group(1)), int(match.group(2)), match.group(3))
+        else:
+            found = (int(match.group(4)), int(match.group(5)), match.group(6) or "")
+    if found and found[2] in ("<module>", "<lambda>"):
+        found = (found[0], found[1], "")
+    return found
+
+
+def describe_place(cell: dict[str, Any], line: int, function: str) -> str:
+    """``line 6 of your answer cell 'rnn_forward' (in rnn_forward): out[:, t+1] = h``."""
+    lines = str(cell.get("source", "")).splitlines()
+    if not 1 <= line <= len(lines):
+        return ""
+    gid = cell.get("grade_id")
+    if gid:
+        name = f"your answer cell '{gid}'"
+    else:
+        first = next((x.strip() for x in lines if x.strip()), "")
+        name = f"the cell starting `{first[:60]}`"
+    inside = f" (in {function})" if function else ""
+    return f"line {line} of {name}{inside}: {lines[line - 1].strip()[:200]}"
+
+
+def failure_message(exc: BaseException, cell_timeout: float, place: Any = None) -> str:
+    """What the student reads when a test fails: never the test's source.
+
+    ``place(traceback_text)`` names the line of the student's notebook an error of
+    student code came from ("" when it cannot tell).
+    """
     if isinstance(exc, TestTimeout | ChannelTimeout):
         return (
             f"the test did not finish within the {cell_timeout:g} s time limit "
@@ -116,7 +161,9 @@ def failure_message(exc: BaseException, cell_timeout: float) -> str:
         if not exc.remote_message and exc.type_name == "NotImplementedError":
             return "your code raised NotImplementedError (is the answer cell filled in?)"
         detail = f": {exc.remote_message}" if exc.remote_message else ""
-        return f"your code raised {exc.type_name}{detail}"[:4000]
+        where = place(exc.remote_traceback) if place is not None else ""
+        where = f"\n  at {where}" if where else ""
+        return f"your code raised {exc.type_name}{detail}"[:4000] + where
     text = str(exc)
     if isinstance(exc, AssertionError):
         return f"AssertionError: {text}"[:4000] if text else "AssertionError: a check failed"
@@ -140,6 +187,9 @@ class Runner:
         self.restarts = 0
         self.broken = ""  # why the kernel cannot be used any more
         self.count = 0
+        # the kernel's execution count of each student cell it ran -> the cell's index,
+        # to name the line of the notebook an error came from (new kernel, new table)
+        self.by_count: dict[int, int] = {}
         self.uid = int(job.get("uid", 0))
         # The notebook's output budget lives HERE: the kernel's own cap is the student's
         # to change, so everything it sends is cut again before it is kept.
@@ -188,6 +238,7 @@ class Runner:
                 self.kernel.kill()
                 self.broken = f"the sandboxed kernel could not start ({exc})"
                 return False
+            self.by_count = {}
             for i in list(self.replay):
                 try:
                     reply = self.kernel.execute(self.cells[i]["source"], self.cell_budget())
@@ -196,9 +247,24 @@ class Runner:
                     self.kernel.kill()
                     break
                 else:
-                    del reply
+                    self.remember(reply, i)
             else:
                 return True
+
+    def remember(self, reply: Any, i: int) -> None:
+        """Note which cell the kernel ran under the execution count it reports."""
+        count = reply.get("count") if isinstance(reply, dict) else None
+        if isinstance(count, int) and not isinstance(count, bool):
+            self.by_count[count] = i
+
+    def place(self, traceback_text: Any) -> str:
+        """The line of the student's notebook a traceback's innermost student frame names."""
+        if isinstance(traceback_text, list):  # IPython's: one string per frame
+            traceback_text = "\n".join(str(t) for t in traceback_text)
+        frame = student_frame(str(traceback_text or "")[-20_000:])
+        if frame is None or frame[0] not in self.by_count:
+            return ""
+        return describe_place(self.cells[self.by_count[frame[0]]], frame[1], frame[2])
 
     # -- cells ------------------------------------------------------------------------
     def use_forbid_list(self) -> None:
@@ -293,8 +359,12 @@ class Runner:
             )
             return
         self.replay.append(i)
+        self.remember(reply, i)
         self.count += 1
         outputs = _clean_outputs(reply.get("outputs"), self.output, self.count)
+        for out in outputs:  # an error says which line of the notebook raised it
+            if out.get("output_type") == "error" and (where := self.place(out["traceback"])):
+                out["evalue"] = self.output.take(f"{out['evalue']}\n  at {where}")
         self.emit({"cell": i, "outputs": outputs, "count": self.count})
 
     def run_test(self, i: int, cell: dict[str, Any]) -> None:
@@ -353,7 +423,7 @@ class Runner:
             broken = isinstance(exc, ProtocolError) and not isinstance(exc, BadReply)
             if broken or isinstance(exc, TestTimeout | ChannelTimeout | ChannelClosed):
                 kernel.kill()  # its state is unknown now: restart before the next cell
-            return False, failure_message(exc, float(self.limits.cell_timeout_s))
+            return False, failure_message(exc, float(self.limits.cell_timeout_s), self.place)
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, old)
