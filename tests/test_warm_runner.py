@@ -9,34 +9,21 @@ by a runner of its own.
 from __future__ import annotations
 
 import fcntl
-import importlib.util
 import os
 import signal
-import sys
 import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
+from test_grading_security import tiny  # the hostile fixture, loaded once
 
 from course_rnn.grading.executor import Limits, TrustedRunner, grade_notebook
 from course_rnn.grading.results import GradeTask
 from course_rnn.grading.worker import grade_student
 
-HERE = Path(__file__).parent
 pytestmark = pytest.mark.grading
 
-
-def _load(name: str, path: Path):
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-tiny = _load("hostile_tiny", HERE / "fixtures/hostile/tiny.py")
 LIMITS = Limits(notebook_timeout_s=60, cell_timeout_s=20)
 
 # A student who tries to leave something behind for the next one: files in the home
