@@ -6,7 +6,8 @@ vocabulary of 28 symbols (space, a-z, ``<unk>``), and validation perplexity over
 validation windows: every window of 32 characters in d2l's validation span, each read
 from a zero state, all 32 predictions of each window counted. d2l reports about 7.2 for
 its from-scratch RNN with H=32 and about 6.7 for ``nn.LSTM`` with H=32, trained on its
-first 10,000 windows (about 10,000 characters) for 100 epochs.
+first 10,000 windows (about 10,000 characters) in batches of 1,024, for 100 epochs
+(the RNN, section 9.5) and 50 epochs (the LSTM, section 10.1).
 
 Our models train on the whole novel except the validation span
 (``course_rnn.lm.train_lm``: Adam, a cosine learning-rate decay, clipping at norm 1,
