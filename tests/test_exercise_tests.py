@@ -285,7 +285,8 @@ COMMON_MISTAKES = {
         "09_seq2seq_attention",
         "additive_attention",
         "alpha = torch.softmax(scores, dim=1)  # over the source positions",
-        "alpha = torch.softmax(v(torch.tanh(W_q(s_prev)[:, None, :] + W_k(annotations))).squeeze(-1), dim=1).masked_fill(~mask, 0.0)",
+        "alpha = torch.softmax(v(torch.tanh(W_q(s_prev)[:, None, :] + W_k(annotations)))"
+        ".squeeze(-1), dim=1).masked_fill(~mask, 0.0)",
         {"test_additive_attention"},
         "AFTER the softmax",
     ),
@@ -340,16 +341,21 @@ COMMON_MISTAKES = {
     "09-greedy-not-fed-back": (
         "09_seq2seq_attention",
         "greedy_decode",
-        "        y = logits.argmax(dim=-1)  # fed back as the next input\n        written.append(y.masked_fill(done, PAD))  # nothing after <eos>\n        done = done | (y == EOS)",
-        "        tok = logits.argmax(dim=-1)\n        written.append(tok.masked_fill(done, PAD))\n        done = done | (tok == EOS)",
+        "        y = logits.argmax(dim=-1)  # fed back as the next input\n"
+        "        written.append(y.masked_fill(done, PAD))  # nothing after <eos>\n"
+        "        done = done | (y == EOS)",
+        "        tok = logits.argmax(dim=-1)\n"
+        "        written.append(tok.masked_fill(done, PAD))\n"
+        "        done = done | (tok == EOS)",
         {"test_greedy_decode"},
         "feed each step's argmax back",
     ),
     "09-predict-starts-with-bos": (
         "09_seq2seq_attention",
         "train_attention",
-        "return greedy_decode(decoder_step, enc_att, dec_att, src.to(device), src.shape[1] + 1).cpu()",
-        "tokens = greedy_decode(decoder_step, enc_att, dec_att, src.to(device), src.shape[1]).cpu()\n        return torch.cat([torch.full((len(src), 1), BOS), tokens], dim=1)",
+        "return greedy_decode(decoder_step, enc_att, dec_att, src.to(device), src.shape[1] + 1)",
+        "tokens = greedy_decode(decoder_step, enc_att, dec_att, src.to(device), src.shape[1])\n"
+        "        return torch.cat([torch.full((len(src), 1), BOS), tokens.cpu()], dim=1)",
         {"test_attention_beats_plain"},
         "one step LATE",
     ),
