@@ -156,6 +156,7 @@ def mean_nll(model: nn.Module, sequences: Sequence[np.ndarray], batch_size: int 
     """
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device  # the batches go where the model is
     total, count = 0.0, 0
     for i in range(0, len(sequences), batch_size):
         chunk = sequences[i : i + batch_size]
@@ -165,10 +166,10 @@ def mean_nll(model: nn.Module, sequences: Sequence[np.ndarray], batch_size: int 
         for j, s in enumerate(chunk):
             x[j, : len(s) - 1] = s[:-1]
             y[j, : len(s) - 1] = s[1:]
-        logits, _ = model(torch.as_tensor(x))
+        logits, _ = model(torch.as_tensor(x, device=device))
         nll = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
-            torch.as_tensor(y).reshape(-1),
+            torch.as_tensor(y, device=device).reshape(-1),
             ignore_index=IGNORE_INDEX,
             reduction="sum",
         )
