@@ -20,6 +20,7 @@ The last two plant a change in a copy of the solution notebook and run
 from __future__ import annotations
 
 import re
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -47,14 +48,19 @@ _SEEDING = re.compile(r"^\s*(torch\.manual_seed|np\.random\.seed)\([^()]*\)\s*$"
 
 
 def copied_answers(solutions: Path, name: str) -> list[str]:
-    """Runs of an answer (of any assignment under ``solutions``) in a visible test of
-    ``name``: 'test id <- answer id: tokens' for each."""
-    answers = []
-    for path in sorted(solutions.glob("*/*.ipynb")):
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type == "code" and _meta(cell).get("solution"):
-                answers.append((f"{path.stem}/{_meta(cell)['grade_id']}", answer_code(cell.source)))
+    """Runs of one of ``name``'s answers in a visible test of ``name``: 'test id <- answer
+    id: tokens' for each.
+
+    Only the notebook's own answers are compared: with names normalised to ``ID``, a
+    16-token run of another assignment's answer matches generic shapes (slicing, a seeded
+    generator) that give nothing away, and a student reads the tests of their own notebook.
+    """
     nb = nbformat.read(solutions / name / f"{name}.ipynb", as_version=4)
+    answers = [
+        (f"{name}/{_meta(cell)['grade_id']}", answer_code(cell.source))
+        for cell in nb.cells
+        if cell.cell_type == "code" and _meta(cell).get("solution")
+    ]
     found = []
     for cell in filter(_is_test, nb.cells):
         visible = _SEEDING.sub("", strip_hidden_tests(cell.source))
@@ -72,6 +78,23 @@ def test_no_visible_test_contains_an_answer(name):
         "answer; compare with stored values or properties and move the reference into the "
         "hidden tests:\n" + "\n".join(found)
     )
+
+
+def test_a_reference_answer_in_a_visible_test_is_found(tmp_path):
+    """The copy check catches what it exists for: a visible test of 09 given a renamed
+    copy of its own decoder step's answer (the old ``_step_case``)."""
+    name = "09_seq2seq_attention"
+    nb = nbformat.read(ROOT / "solutions" / name / f"{name}.ipynb", as_version=4)
+    answer = next(c for c in nb.cells if _meta(c).get("grade_id") == "decoder_step")
+    code = answer_code(answer.source)
+    renamed = re.sub(r"\bs_prev\b", "state", code)
+    test = next(c for c in nb.cells if _is_test(c))
+    test.source += "\n\ndef _reference(dec, y, state, annotations, mask):\n"
+    test.source += textwrap.indent(renamed, "    ") + "\n"
+    (tmp_path / name).mkdir()
+    nbformat.write(nb, tmp_path / name / f"{name}.ipynb")
+    found = copied_answers(tmp_path, name)
+    assert any(f"{name}/decoder_step" in line for line in found), found
 
 
 # ---------------------------------------------------------------------------------------
@@ -138,6 +161,15 @@ GLOBAL_READERS = {
         "src.to(device), src.shape[1] + 1)",
         "src.to(device), MAX_LEN + 1)",
         {"test_attention_beats_plain"},
+        None,
+    ),
+    # Notebook globals: V = 48.
+    "11-frequencies-read-V": (
+        "11_music",
+        "voice_frequencies",
+        "counts = np.ones((4, vocab_size))",
+        "counts = np.ones((4, V))",
+        {"test_voice_frequencies"},
         None,
     ),
 }
@@ -456,6 +488,47 @@ COMMON_MISTAKES = {
         'for word in sentence.replace(" ", "")}',
         {"test_build_vocab"},
         "characters",
+    ),
+    # 11: tokens, the baseline and sampling.
+    "11-hold-as-new-note": (
+        "11_music",
+        "grid_to_tokens",
+        "tokens = np.where(onset, pitch - LOWEST + 2, HOLD)",
+        "tokens = np.where(pitch > 0, pitch - LOWEST + 2, HOLD)",
+        {"test_grid_to_tokens"},
+        "not the pitch",
+    ),
+    "11-no-smoothing": (
+        "11_music",
+        "voice_frequencies",
+        "counts = np.ones((4, vocab_size))",
+        "counts = np.zeros((4, vocab_size))",
+        {"test_voice_frequencies"},
+        "add one to every count",
+    ),
+    "11-sample-argmax": (
+        "11_music",
+        "sample",
+        "drawn = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)",
+        "drawn = scores.argmax(dim=-1, keepdim=True)",
+        {"test_sample"},
+        "most likely token",
+    ),
+    "11-sample-unseeded": (
+        "11_music",
+        "sample",
+        "generator.manual_seed(seed)",
+        "generator.seed()",
+        {"test_sample"},
+        "same seed",
+    ),
+    "11-temperature-multiplied": (
+        "11_music",
+        "sample",
+        "scores = model(tokens)[0][:, -1] / temperature",
+        "scores = model(tokens)[0][:, -1] * temperature",
+        {"test_sample"},
+        "do not multiply",
     ),
 }
 

@@ -433,6 +433,24 @@ MISTAKES = {
         "written.append(y)",
         {"test_greedy_decode"},
     ),
+    "10_ctc": (
+        "character_error_rate",
+        "return float(errors / sum(len(t) for t in truth))",
+        "return float(errors / sum(len(p) for p in predicted))",
+        {"test_character_error_rate"},
+    ),
+    "11_music": (
+        "per_voice_nll",
+        "total -= np.log(probs[t % 4, s[t]]).sum()",
+        "total -= np.log2(probs[t % 4, s[t]]).sum()",
+        {"test_per_voice_nll"},
+    ),
+    "12_linear_recurrences": (
+        "mingru_layer",
+        "return scan(1 - z, z * h_tilde, h0)",
+        "return scan(z, (1 - z) * h_tilde, h0)",
+        {"test_mingru_layer"},
+    ),
 }
 
 GRADER_SCRIPT = textwrap.dedent(
