@@ -351,8 +351,30 @@ def builds_on(part: str, check_part: Callable[[], Any]) -> Iterator[None]:
         raise exc
 
 
-def assert_equal(name: str, got: Any, expected: Any, hint: str | None = None) -> None:
-    """Check exact equality of plain values (ints, strings, lists, dicts, int arrays)."""
+def _equal(got: Any, expected: Any) -> bool:
+    """Whether ``got`` equals a mistake's value (False when they cannot be compared)."""
+    try:
+        if _isinstance(expected, (_ndarray, _Tensor)) or _isinstance(got, (_ndarray, _Tensor)):
+            got_arr, expected_arr = to_numpy(got), to_numpy(expected)
+            return got_arr.shape == expected_arr.shape and bool(_array_equal(got_arr, expected_arr))
+        return bool(got == expected) and type(got) is not type(NotImplemented)
+    except (AssertionError, TypeError, ValueError):
+        return False
+
+
+def assert_equal(
+    name: str,
+    got: Any,
+    expected: Any,
+    hint: str | None = None,
+    hints: Mapping[str, Any] | None = None,
+) -> None:
+    """Check exact equality of plain values (ints, strings, lists, dicts, int arrays).
+
+    ``hints`` maps a hint to the value a typical mistake gives, as in :func:`assert_close`:
+    a hint is shown only when ``got`` equals its value (and no other hint's); otherwise
+    ``hint`` is shown as a reminder.
+    """
     if _isinstance(expected, (_ndarray, _Tensor)) or _isinstance(got, (_ndarray, _Tensor)):
         got_arr = to_numpy(got)
         expected_arr = to_numpy(expected)
@@ -362,7 +384,10 @@ def assert_equal(name: str, got: Any, expected: Any, hint: str | None = None) ->
         equal = got == expected and type(got) is not type(NotImplemented)
     if not equal:
         message = f"{name} is {_short(got)}, expected {_short(expected)}."
-        if hint:
+        matched = [text for text, value in (hints or {}).items() if _equal(got, value)]
+        if _len(matched) == 1:  # a hint names a mistake only when the output is that mistake
+            message += f" Hint: {matched[0]}"
+        elif hint:
             message += f" Reminder: {hint}"
         raise AssertionError(message)
 
