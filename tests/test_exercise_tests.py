@@ -103,6 +103,15 @@ def test_a_reference_answer_in_a_visible_test_is_found(tmp_path):
 # (assignment, answer cell, text, replacement, visible tests that must fail, words one of
 # their messages must contain or None)
 GLOBAL_READERS = {
+    # Notebook globals: N, T, D, H = 2, 5, 3, 4.
+    "02-sequence-reads-N-T": (
+        "02_rnn_forward",
+        "rnn_forward",
+        "N, T, _ = x.shape",
+        "_ = x.shape",
+        {"test_rnn_forward"},
+        None,
+    ),
     # Notebook globals: N, T, D, H = 2, 6, 3, 4.
     "04-backward-starts-from-N-H": (
         "04_bptt",
@@ -596,7 +605,8 @@ COMMON_MISTAKES = {
     "01-distinguishes-inverted": (
         "01_order_matters",
         "distinguishes",
-        '"bag_of_words": bool(not np.array_equal(bag_of_words(a, vocab), bag_of_words(b, vocab))),\n'
+        '"bag_of_words": bool(not np.array_equal(bag_of_words(a, vocab), '
+        "bag_of_words(b, vocab))),\n"
         '        "sequence": bool(not np.array_equal(seq_a, seq_b)),',
         '"bag_of_words": bool(np.array_equal(bag_of_words(a, vocab), bag_of_words(b, vocab))),\n'
         '        "sequence": bool(np.array_equal(seq_a, seq_b)),',
@@ -606,7 +616,8 @@ COMMON_MISTAKES = {
     "01-distinguishes-swapped": (
         "01_order_matters",
         "distinguishes",
-        '"bag_of_words": bool(not np.array_equal(bag_of_words(a, vocab), bag_of_words(b, vocab))),\n'
+        '"bag_of_words": bool(not np.array_equal(bag_of_words(a, vocab), '
+        "bag_of_words(b, vocab))),\n"
         '        "sequence": bool(not np.array_equal(seq_a, seq_b)),',
         '"sequence": bool(not np.array_equal(bag_of_words(a, vocab), bag_of_words(b, vocab))),\n'
         '        "bag_of_words": bool(not np.array_equal(seq_a, seq_b)),',
@@ -628,6 +639,127 @@ COMMON_MISTAKES = {
         "for word in sorted(sentence.split())]",
         {"test_encode_sequence", "test_distinguishes"},
         "fix parts 2 and 3 (bag_of_words, encode_sequence) first",
+    ),
+    # 02: the step, the sequence and the counts.
+    "02-cell-without-b_hh": (
+        "02_rnn_forward",
+        "rnn_cell_forward",
+        'h_prev @ params["weight_hh"].T + params["bias_hh"]',
+        'h_prev @ params["weight_hh"].T',
+        {"test_rnn_cell_forward"},
+        "did you add b_hh",
+    ),
+    "02-cell-without-tanh": (
+        "02_rnn_forward",
+        "rnn_cell_forward",
+        "return np.tanh(pre)",
+        "return pre",
+        {"test_rnn_cell_forward"},
+        "did you apply tanh",
+    ),
+    "02-cell-W_hh-not-transposed": (
+        "02_rnn_forward",
+        "rnn_cell_forward",
+        'h_prev @ params["weight_hh"].T',
+        'h_prev @ params["weight_hh"]',
+        {"test_rnn_cell_forward"},
+        "W_hh is used the wrong way round",
+    ),
+    "02-sequence-on-a-wrong-cell": (
+        "02_rnn_forward",
+        "rnn_cell_forward",
+        "return np.tanh(pre)",
+        "return pre",
+        {"test_rnn_cell_forward", "test_rnn_forward"},
+        "fix part 1 (rnn_cell_forward) first",
+    ),
+    "02-sequence-shifted-by-one": (
+        "02_rnn_forward",
+        "rnn_forward",
+        "        h = rnn_cell_forward(x[:, t], h, params)  # (N, H)\n        out[:, t] = h",
+        "        out[:, t] = h\n        h = rnn_cell_forward(x[:, t], h, params)",
+        {"test_rnn_forward"},
+        "the state AFTER step t",
+    ),
+    "02-sequence-every-step-from-h0": (
+        "02_rnn_forward",
+        "rnn_forward",
+        "h = rnn_cell_forward(x[:, t], h, params)",
+        "h = rnn_cell_forward(x[:, t], h0, params)",
+        {"test_rnn_forward"},
+        "every step starts from h0",
+    ),
+    "02-sequence-with-h0": (
+        "02_rnn_forward",
+        "rnn_forward",
+        "    return out\n",
+        "    return np.concatenate([h0[:, None], out], axis=1)\n",
+        {"test_rnn_forward"},
+        "leave h_0 out",
+    ),
+    "02-sequence-time-first": (
+        "02_rnn_forward",
+        "rnn_forward",
+        "    return out\n",
+        "    return out.transpose(1, 0, 2)\n",
+        {"test_rnn_forward"},
+        "keep the batch first",
+    ),
+    "02-sequence-last-state-only": (
+        "02_rnn_forward",
+        "rnn_forward",
+        "    return out\n",
+        "    return h\n",
+        {"test_rnn_forward"},
+        "the last state alone",
+    ),
+    "02-count-without-biases": (
+        "02_rnn_forward",
+        "count_params",
+        "return H * D + H * H + 2 * H",
+        "return H * D + H * H",
+        {"test_count_shared"},
+        "the biases are missing",
+    ),
+    "02-count-one-bias": (
+        "02_rnn_forward",
+        "count_params",
+        "return H * D + H * H + 2 * H",
+        "return H * D + H * H + H",
+        {"test_count_shared"},
+        "there are two biases",
+    ),
+    "02-count-W_hh-as-H-D": (
+        "02_rnn_forward",
+        "count_params",
+        "return H * D + H * H + 2 * H",
+        "return H * D + H * D + 2 * H",
+        {"test_count_shared"},
+        "it is (H, H)",
+    ),
+    "02-unshared-biases-shared": (
+        "02_rnn_forward",
+        "count_params",
+        "return T * count_params_shared(D, H)",
+        "return T * (H * D + H * H) + 2 * H",
+        {"test_count_unshared"},
+        "its own biases too",
+    ),
+    "02-unshared-adds-T": (
+        "02_rnn_forward",
+        "count_params",
+        "return T * count_params_shared(D, H)",
+        "return count_params_shared(D, H) + T",
+        {"test_count_unshared"},
+        "they do not add T",
+    ),
+    "02-unshared-on-a-wrong-shared": (
+        "02_rnn_forward",
+        "count_params",
+        "return H * D + H * H + 2 * H",
+        "return H * D + H * H",
+        {"test_count_shared", "test_count_unshared"},
+        "fix count_params_shared (test_count_shared) first",
     ),
     # 11: tokens, the baseline and sampling.
     "11-hold-as-new-note": (
