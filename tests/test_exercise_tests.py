@@ -850,6 +850,16 @@ COMMON_MISTAKES = {
         {"test_clip_by_norm"},
         "the norm BEFORE clipping",
     ),
+    # Arguments reach the student's function as copies under check: the test passes
+    # read-only arrays (the flag crosses the proxy), so a change in place raises.
+    "05-clip-in-place": (
+        "05_gradients",
+        "clip_by_norm",
+        "    return {name: g * scale for name, g in grads.items()}, total_norm",
+        "    for g in grads.values():\n        g *= scale\n    return dict(grads), total_norm",
+        {"test_clip_by_norm"},
+        "changed the arrays it was given",
+    ),
     # 11: tokens, the baseline and sampling.
     "11-hold-as-new-note": (
         "11_music",
@@ -890,6 +900,80 @@ COMMON_MISTAKES = {
         "scores = model(tokens)[0][:, -1] * temperature",
         {"test_sample"},
         "do not multiply",
+    ),
+    # 10: the CTC loss from scratch.
+    "10-skip-between-equal-labels": (
+        "10_ctc",
+        "extend_with_blanks",  # the cell of skip_allowed too
+        "allowed[:, 2:] = (label != BLANK) & (label != two_back)",
+        "allowed[:, 2:] = label != BLANK",
+        {"test_extend_with_blanks"},
+        "EQUAL label",
+    ),
+    "10-loss-last-blank-only": (
+        "10_ctc",
+        "ctc_loss",
+        "ends = torch.stack([last_step[rows, final_blank], last_step[rows, final_blank - 1]])",
+        "ends = last_step[rows, final_blank][None]",
+        {"test_ctc_loss"},
+        "the last label",
+    ),
+    "10-loss-divided-by-length": (
+        "10_ctc",
+        "ctc_loss",
+        "return -torch.logsumexp(ends, dim=0)  # (N,)",
+        "return -torch.logsumexp(ends, dim=0) / target_lengths.to(alpha.device)",
+        {"test_ctc_loss"},
+        "do not divide by the target length",
+    ),
+    "10-loss-padded-last-step": (
+        "10_ctc",
+        "ctc_loss",
+        "last_step = alpha[rows, input_lengths.to(alpha.device) - 1]",
+        "last_step = alpha[:, -1]",
+        {"test_ctc_loss"},
+        "its own last step",
+    ),
+    "10-cer-over-predictions": (
+        "10_ctc",
+        "character_error_rate",
+        "return float(errors / sum(len(t) for t in truth))",
+        "return float(errors / sum(len(p) for p in predicted))",
+        {"test_character_error_rate"},
+        "REFERENCES",
+    ),
+    # 12: the scan and minGRU.
+    "12-combine-order": (
+        "12_linear_recurrences",
+        "combine",
+        "return a1 * a2, b1 * a2 + b2",
+        "return a1 * a2, b2 * a1 + b1",
+        {"test_combine"},
+        "not commutative",
+    ),
+    "12-scan-ignores-h0": (
+        "12_linear_recurrences",
+        "parallel_scan",
+        "first = a[:, 0] * h0 + b[:, 0]",
+        "first = b[:, 0]",
+        {"test_parallel_scan"},
+        "h0 was ignored",
+    ),
+    "12-scan-offsets-grow-by-one": (
+        "12_linear_recurrences",
+        "parallel_scan",
+        "d *= 2",
+        "d += 1",
+        {"test_parallel_scan"},
+        "must double",
+    ),
+    "12-mingru-z-swapped": (
+        "12_linear_recurrences",
+        "mingru_layer",
+        "return scan(1 - z, z * h_tilde, h0)",
+        "return scan(z, (1 - z) * h_tilde, h0)",
+        {"test_mingru_layer"},
+        "z and 1 - z are swapped",
     ),
 }
 

@@ -378,6 +378,21 @@ def test_zero_dimensional_arrays_and_tensors_keep_their_shape() -> None:
     assert float(back[0]) == 2.5 and float(back[1]) == 1.5 and bool(back[2])
 
 
+def test_a_read_only_array_arrives_read_only_and_a_writeable_one_writeable() -> None:
+    """A test passes read-only arrays so that a change in place raises in the student's
+    function, as it would in a plain kernel; the copy that crosses keeps the flag."""
+    frozen = np.arange(3.0)
+    frozen.setflags(write=False)
+    buffers: list[bytes] = []
+    data = remote.encode(
+        [frozen, np.arange(3.0)], buffers, export=lambda obj: pytest.fail("exported")
+    )
+    back = remote.decode(data, buffers, resolve=lambda d: pytest.fail("resolved"))
+    assert not back[0].flags.writeable and back[1].flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        back[0] *= 2
+
+
 def test_decoder_refuses_object_arrays_and_unknown_tags() -> None:
     buf = [b"\x00" * 8]
     with pytest.raises(remote.ProtocolError):

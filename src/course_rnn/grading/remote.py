@@ -311,7 +311,10 @@ def encode(obj: Any, buffers: list[bytes], export, depth: int = 0) -> Any:
         if isinstance(obj, np.ndarray) and obj.dtype.kind in ARRAY_KINDS and not obj.dtype.fields:
             arr = np.ascontiguousarray(np.asarray(obj))  # (1,) for a 0-d array: send its shape
             buffers.append(arr.tobytes())
-            return {"$": "nd", "d": arr.dtype.str, "s": list(obj.shape), "b": len(buffers) - 1}
+            data = {"$": "nd", "d": arr.dtype.str, "s": list(obj.shape), "b": len(buffers) - 1}
+            if not obj.flags.writeable:  # the copy on the other side stays read-only too
+                data["ro"] = True
+            return data
         if isinstance(obj, np.generic) and obj.dtype.kind in ARRAY_KINDS:
             arr = np.asarray(obj).reshape(1)
             buffers.append(arr.tobytes())
@@ -473,7 +476,10 @@ def decode(
             raise ProtocolError("array buffer does not match its shape and dtype")
         if tag == "nd":
             budget.charge(len(raw))
-            return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            if data.get("ro") is True:
+                arr.setflags(write=False)
+            return arr
         torch = _torch() or importlib.import_module("torch")
         name = data.get("t")
         if name not in TORCH_DTYPES:
