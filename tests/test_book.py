@@ -291,9 +291,7 @@ def printed_numbers(nb: dict) -> list[str]:
     by s or ms) and every output of a cell tagged ``timing`` (a table of times) are left
     out. benchmarks/book_build.sh compares two clean builds with this too."""
     kept = [
-        cell
-        for cell in nb["cells"]
-        if "timing" not in cell.get("metadata", {}).get("tags", [])
+        cell for cell in nb["cells"] if "timing" not in cell.get("metadata", {}).get("tags", [])
     ]
     text = "\n".join(_text_outputs_of({"cells": kept}))
     return _NUMBER.findall(_TIME.sub(" ", text))
