@@ -112,7 +112,7 @@ def table(results: dict, lengths: list[int]) -> str:
 
 
 def section(results: dict, lengths: list[int], command: str, seconds: float, load: tuple) -> str:
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""{HEADING}
 
 ```sh
