@@ -121,6 +121,15 @@ GLOBAL_READERS = {
         {"test_digits_accuracy"},
         "not the global x_test",
     ),
+    # Notebook globals: T = 50 (the task's length), x_val, y_val (500 sequences).
+    "07-prediction-reads-x_val": (
+        "07_project",
+        "project_model",
+        "model(torch.as_tensor(x, dtype=torch.float32, device=device))",
+        "model(torch.as_tensor(x_val, dtype=torch.float32, device=device))",
+        {"test_beats_baseline", "test_reaches_target"},
+        "predictions for the global x_val",
+    ),
     # Notebook globals: N, T, D, H = 2, 6, 3, 4.
     "04-backward-starts-from-N-H": (
         "04_bptt",
@@ -842,6 +851,39 @@ COMMON_MISTAKES = {
         "ys = torch.from_numpy(np.roll(y_train, 1)).to(device)",
         {"test_digits_accuracy"},
         "the labels were misaligned",
+    ),
+    # 07: the project's predictions and its time (the model and its training stay free).
+    "07-output-not-squeezed": (
+        "07_project",
+        "project_model",
+        "return self.head(out[:, -1]).squeeze(-1)",
+        "return self.head(out[:, -1])",
+        {"test_beats_baseline", "test_reaches_target"},
+        "broadcasts to (N, N)",
+    ),
+    "07-reads-the-first-step": (
+        "07_project",
+        "project_model",
+        "return self.head(out[:, -1]).squeeze(-1)",
+        "return self.head(out[:, 0]).squeeze(-1)",
+        {"test_beats_baseline", "test_reaches_target"},
+        "the model reads h_1",
+    ),
+    "07-predicts-with-a-fresh-model": (
+        "07_project",
+        "project_model",
+        "return model(torch.as_tensor(x, dtype=torch.float32, device=device))",
+        "return AddingModel().to(device)(torch.as_tensor(x, dtype=torch.float32, device=device))",
+        {"test_beats_baseline", "test_reaches_target"},
+        "your training loss fell to",
+    ),
+    "07-time-from-two-clocks": (
+        "07_project",
+        "project_model",
+        "TRAIN_SECONDS = time.perf_counter() - start",
+        "TRAIN_SECONDS = time.time() - start",
+        {"test_time_budget"},
+        "a clock reading, not a duration",
     ),
     # 05: the radius, its scaling, the norms through time and clipping.
     "05-radius-of-real-parts": (
