@@ -112,3 +112,10 @@ def test_learning_curves_draw_every_run():
     assert labels == ["gru", "mlp", "baseline"]
     with pytest.raises(ValueError):
         plot_learning_curves(runs, x="epochs")
+
+
+def test_first_step_is_the_first_validation_step_past_a_level():
+    run = Run("r", steps=[10, 20, 30, 40], val=[0.9, 0.4, 0.6, 0.2])
+    assert run.first_step(0.5) == 20 and run.first_step(0.3) == 40
+    assert run.first_step(0.1) is None
+    assert run.first_step(0.6, below=False) == 10 and run.first_step(0.95, below=False) is None

@@ -150,6 +150,14 @@ class Run:
     def total_seconds(self) -> float:
         return self.seconds[-1] if self.seconds else 0.0
 
+    def first_step(self, level: float, *, below: bool = True) -> int | None:
+        """The first validation step whose score was below ``level`` (with
+        ``below=False``: at or above it), or None if no measured step was."""
+        for step, value in zip(self.steps, self.val, strict=True):
+            if (value < level) if below else (value >= level):
+                return step
+        return None
+
 
 def fit(
     name: str,
